@@ -1,0 +1,122 @@
+"""Handles that ref and unref the loop: Node's ``Immediate`` and libuv's idle/prepare/check hooks."""
+
+from __future__ import annotations
+
+from asyncio import events
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .loop import EventLoop
+
+
+class Immediate(events.Handle):
+    """What ``set_immediate`` returns: runs once in a check phase unless cleared.
+
+    A ref'd immediate keeps the loop alive and makes the poll phase not block;
+    an unref'd one does neither (R17).
+    """
+
+    __slots__ = ("_ref", "_generation")
+
+    def __init__(
+        self, callback: Callable[..., object], args: tuple[Any, ...], loop: EventLoop
+    ) -> None:
+        super().__init__(callback, args, loop)
+        self._ref = True
+        self._generation = loop._check_generation
+
+    def _queued_now(self) -> bool:
+        # Only immediates waiting for the *next* check phase count toward liveness.
+        loop: EventLoop = self._loop
+        return not self._cancelled and self._generation == loop._check_generation
+
+    def ref(self) -> Immediate:
+        """Make this immediate keep the loop alive again (the default)."""
+        if not self._ref:
+            if self._queued_now():
+                self._loop._immediate_unrefs -= 1
+            self._ref = True
+        return self
+
+    def unref(self) -> Immediate:
+        """Let the loop end (and the poll phase block) while this immediate is queued."""
+        if self._ref:
+            if self._queued_now():
+                self._loop._immediate_unrefs += 1
+            self._ref = False
+        return self
+
+    def has_ref(self) -> bool:
+        """Whether this immediate keeps the loop alive."""
+        return self._ref
+
+    def cancel(self) -> None:
+        """Cancel the immediate, like ``clear_immediate``."""
+        if self._ref and self._queued_now():
+            self._loop._immediate_unrefs += 1
+        super().cancel()
+
+
+class PhaseHook:
+    """A libuv idle, prepare or check handle: its callback runs once per iteration in its phase."""
+
+    __slots__ = ("_loop", "_hooks", "_handle", "_ref", "_active", "phase")
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        phase: str,
+        hooks: list[PhaseHook],
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+    ) -> None:
+        self._loop = loop
+        self._hooks = hooks
+        self._handle = events.Handle(callback, args, loop)
+        self._ref = True
+        self._active = True
+        self.phase = phase
+        # libuv inserts started handles at the head of the phase's queue.
+        hooks.insert(0, self)
+        loop._ref_hooks += 1
+        if phase == "idle":
+            loop._active_idle += 1
+
+    def __repr__(self) -> str:
+        state = "active" if self._active else "cancelled"
+        return f"<PhaseHook {self.phase} {state}{'' if self._ref else ' unref'} {self._handle!r}>"
+
+    def cancel(self) -> None:
+        """Stop the hook; its callback does not run again."""
+        if self._active:
+            self._active = False
+            self._hooks.remove(self)
+            if self._ref:
+                self._loop._ref_hooks -= 1
+            if self.phase == "idle":
+                self._loop._active_idle -= 1
+
+    def cancelled(self) -> bool:
+        """Whether ``cancel()`` was called."""
+        return not self._active
+
+    def ref(self) -> PhaseHook:
+        """Make an active hook keep the loop alive (the default)."""
+        if not self._ref:
+            self._ref = True
+            if self._active:
+                self._loop._ref_hooks += 1
+        return self
+
+    def unref(self) -> PhaseHook:
+        """Let the loop end while this hook is active."""
+        if self._ref:
+            self._ref = False
+            if self._active:
+                self._loop._ref_hooks -= 1
+        return self
+
+    def has_ref(self) -> bool:
+        """Whether this hook keeps the loop alive while active."""
+        return self._ref

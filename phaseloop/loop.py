@@ -1,0 +1,693 @@
+"""The phase-ordered event loop: libuv's ``uv_run`` cycle with Node's queues (SEMANTICS §1–§6).
+
+``EventLoop`` is the stdlib's Unix selector loop (its transports, servers, pipes,
+subprocesses, signals and TLS) with the scheduling replaced: ``_run_once`` is
+one libuv iteration, and ``call_soon``/``call_at`` feed the phase queues instead
+of one ready queue. The stdlib internals this leans on are listed in
+docs/semantics.md ("What phaseloop takes from the stdlib loop").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import math
+import threading
+import time
+import warnings
+from asyncio import base_events, events, futures, unix_events
+from asyncio.log import logger
+from collections.abc import Callable
+from typing import Any, Final
+
+from .handles import Immediate, PhaseHook
+from .queues import CHECK, MICROTASK, WAKEUP_MODES, Router
+from .threadpool import ThreadPool, check_size_option, resolve_size
+from .timers import NodeTimers
+
+PHASES: Final = ("timers", "pending", "idle", "prepare", "poll", "check", "close")
+MAX_PENDING_ROUNDS: Final = 8  # libuv re-runs the pending queue at most 8 times after poll
+_MAX_SELECT_TIMEOUT: Final = 24 * 3600.0
+_MIN_TIMERS_TO_COMPACT: Final = 100
+_EVENT_READ: Final = 1
+_EVENT_WRITE: Final = 2
+
+_TimerEntry = tuple[float, int, events.TimerHandle]
+
+
+class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-defined,misc]
+    """An asyncio event loop whose every iteration runs Node's (libuv's) phases.
+
+    ``wakeups`` chooses where Future done-callbacks and Task wake-ups go:
+    ``"microtask"`` (promise reactions, the default) or ``"immediate"`` (the
+    check queue). ``threadpool_size`` sizes the pool behind ``run_in_executor``,
+    ``getaddrinfo`` and ``phaseloop.fs``; None reads ``PHASELOOP_THREADPOOL_SIZE``.
+    """
+
+    phase: str | None
+    """The phase running now: one of ``PHASES``, or None between phases."""
+
+    iteration: int
+    """How many iterations this loop has started."""
+
+    def __init__(
+        self,
+        selector: Any = None,
+        *,
+        wakeups: str = "microtask",
+        threadpool_size: int | None = None,
+        debug: bool | None = None,
+    ) -> None:
+        if wakeups not in WAKEUP_MODES:
+            raise ValueError(f"wakeups must be one of {WAKEUP_MODES}, got {wakeups!r}")
+        self._pool_option = check_size_option(threadpool_size)
+        self.wakeups = wakeups
+        self.phase = None
+        self.iteration = 0
+        # The queues (SEMANTICS §1-§3). Only _inbox is touched by other threads.
+        self._ticks: collections.deque[events.Handle] = collections.deque()
+        self._microtasks: collections.deque[events.Handle] = collections.deque()
+        self._immediates: collections.deque[events.Handle] = collections.deque()
+        self._immediate_unrefs = 0  # unref'd or cleared Immediates waiting for the next check
+        self._check_generation = 0
+        self._pending: collections.deque[events.Handle] = collections.deque()
+        self._closing: collections.deque[events.Handle] = collections.deque()
+        self._inbox: collections.deque[Any] = collections.deque()
+        self._wake_pending = False
+        self._timers: list[_TimerEntry] = []
+        self._timer_seq = itertools.count()
+        self._timers_cancelled = 0
+        self._node_timers = NodeTimers(self)
+        self._idle_hooks: list[PhaseHook] = []
+        self._prepare_hooks: list[PhaseHook] = []
+        self._check_hooks: list[PhaseHook] = []
+        self._ref_hooks = 0
+        self._active_idle = 0
+        self._pool: ThreadPool | None = None
+        self._router = Router(self, wakeups)
+        # How run_forever behaves this time (see _run_once's prelude).
+        self._starting = False
+        self._until_dead = False
+        self._script: Callable[[], object] | None = None
+        self._before_exit: list[events.Handle] = []
+        super().__init__(selector)
+        if debug is not None:
+            self.set_debug(debug)
+
+    # ------------------------------------------------------------------
+    # The iteration
+    # ------------------------------------------------------------------
+
+    def _run_once(self) -> None:
+        """One libuv iteration (``uv_run``), preceded on entry by the start-up steps."""
+        if self._starting:
+            self._starting = False
+            if not self._start_up():
+                return
+        self.iteration += 1
+        self._run_pending()
+        self._run_hooks("idle", self._idle_hooks)
+        self._run_hooks("prepare", self._prepare_hooks)
+        self._run_poll(self._poll_timeout())
+        for _ in range(MAX_PENDING_ROUNDS):
+            if not self._pending:
+                break
+            self._run_pending()
+        self._run_check()
+        self._run_closing()
+        self._run_timers()
+        if self._stopping and self._closing:
+            # Handles closed by the timers that stopped the loop: close them
+            # before run_forever returns, as a libuv loop would before exiting (R5).
+            self._run_closing()
+        if self._until_dead and not self.is_alive():
+            self._ran_out_of_work()
+
+    def _start_up(self) -> bool:
+        """Before the first iteration: the main script, its drain, and the due timers (R1, R2)."""
+        if self._script is not None:
+            script, self._script = self._script, None
+            script()
+        self._drain()
+        if self._until_dead and not self.is_alive():
+            self._ran_out_of_work()
+            if not self._starting:
+                return False
+            self._starting = False
+        if not self._stopping:
+            self._run_timers()
+        return True
+
+    def _ran_out_of_work(self) -> None:
+        # Node's SpinEventLoop: 'beforeExit' may make the loop alive again (R27).
+        for handle in list(self._before_exit):
+            self._invoke(handle)
+        if not self._stopping and self.is_alive():
+            self._starting = True  # uv_run again: start-up timers, then iterate
+        else:
+            self._stopping = True
+
+    # ------------------------------------------------------------------
+    # The phases
+    # ------------------------------------------------------------------
+
+    def _run_timers(self) -> None:
+        """Due asyncio timers and Node timer lists, all against one frozen ``now`` (R7, R10)."""
+        self.phase = "timers"
+        now = time.monotonic()
+        end = now + self._clock_resolution
+        heap = self._timers
+        due: collections.deque[_TimerEntry] = collections.deque()
+        while heap and heap[0][0] < end:
+            entry = heapq.heappop(heap)
+            entry[2]._scheduled = False
+            if entry[2]._cancelled:
+                self._timers_cancelled -= 1
+            else:
+                due.append(entry)
+        now_ms = int(now * 1000)
+        node = self._node_timers
+        invoke = self._invoke
+        try:
+            while True:
+                timer_list = node.due_list(now_ms)
+                if due and (timer_list is None or due[0][0] * 1000 < timer_list.expiry):
+                    handle = due.popleft()[2]
+                    if not handle._cancelled:
+                        invoke(handle)
+                elif timer_list is not None:
+                    node.run_list(timer_list, now_ms)
+                else:
+                    break
+        finally:
+            for entry in due:  # only if a callback raised through the loop
+                entry[2]._scheduled = True
+                heapq.heappush(heap, entry)
+            self.phase = None
+
+    def _run_pending(self) -> None:
+        """Deferred I/O callbacks (libuv's pending queue), those queued before the phase began."""
+        pending = self._pending
+        if not pending:
+            return
+        self.phase = "pending"
+        invoke = self._invoke
+        for _ in range(len(pending)):
+            handle = pending.popleft()
+            if not handle._cancelled:
+                invoke(handle)
+        self.phase = None
+
+    def _run_hooks(self, phase: str, hooks: list[PhaseHook]) -> None:
+        if not hooks:
+            return
+        self.phase = phase
+        invoke = self._invoke
+        for hook in list(hooks):
+            if hook._active:
+                invoke(hook._handle)
+        self.phase = None
+
+    def _poll_timeout(self) -> float | None:
+        """R3: 0 when there is work that must not wait, else until the earliest timer, else block."""
+        if (
+            self._stopping
+            or self._pending
+            or self._closing
+            or self._active_idle
+            or len(self._immediates) > self._immediate_unrefs
+        ):
+            return 0
+        if self._until_dead and not self.is_alive():
+            return 0
+        deadline = self._next_deadline()
+        if deadline is None:
+            return None
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            return 0
+        return min(timeout, _MAX_SELECT_TIMEOUT)
+
+    def _next_deadline(self) -> float | None:
+        heap = self._timers
+        while heap and heap[0][2]._cancelled:
+            heapq.heappop(heap)[2]._scheduled = False
+            self._timers_cancelled -= 1
+        deadline = heap[0][0] if heap else None
+        expiry = self._node_timers.next_expiry()
+        if expiry is not None:
+            # A hair past the millisecond so that the timers phase sees it as due.
+            node_deadline = expiry / 1000 + 1e-6
+            if deadline is None or node_deadline < deadline:
+                deadline = node_deadline
+        return deadline
+
+    def _run_poll(self, timeout: float | None) -> None:
+        """I/O callbacks for one batch of ready fds (R4); thread-pool and threadsafe ones via the self-pipe."""
+        self.phase = "poll"
+        event_list = self._selector.select(timeout)
+        invoke = self._invoke
+        for key, mask in event_list:
+            fileobj, (reader, writer) = key.fileobj, key.data
+            if mask & _EVENT_READ and reader is not None:
+                if reader._cancelled:
+                    self._remove_reader(fileobj)
+                else:
+                    invoke(reader)
+            if mask & _EVENT_WRITE and writer is not None:
+                if writer._cancelled:
+                    self._remove_writer(fileobj)
+                else:
+                    invoke(writer)
+        event_list = None
+        self.phase = None
+
+    def _run_check(self) -> None:
+        """Check hooks, then the immediates queued before this phase began (R16)."""
+        self._run_hooks("check", self._check_hooks)
+        immediates = self._immediates
+        if not immediates:
+            return
+        self.phase = "check"
+        self._check_generation += 1
+        self._immediate_unrefs = 0
+        invoke = self._invoke
+        for _ in range(len(immediates)):
+            handle = immediates.popleft()
+            if not handle._cancelled:
+                invoke(handle)
+        self.phase = None
+
+    def _run_closing(self) -> None:
+        """Close callbacks, most recently closed first (R25)."""
+        if not self._closing:
+            return
+        self.phase = "close"
+        closing, self._closing = self._closing, collections.deque()
+        invoke = self._invoke
+        try:
+            while closing:
+                handle = closing.popleft()
+                if not handle._cancelled:
+                    invoke(handle)
+        finally:
+            if closing:  # a callback raised through the loop: keep the rest
+                closing.extend(self._closing)
+                self._closing = closing
+            self.phase = None
+
+    # ------------------------------------------------------------------
+    # Running callbacks: the only places callbacks are called
+    # ------------------------------------------------------------------
+
+    def _invoke_fast(self, handle: Any) -> None:
+        handle._run()
+        if self._ticks or self._microtasks:
+            self._drain()
+
+    def _drain_fast(self) -> None:
+        """R19: every tick (new ones too), then every microtask; again until both are empty."""
+        ticks = self._ticks
+        microtasks = self._microtasks
+        while True:
+            while ticks:
+                handle = ticks.popleft()
+                if not handle._cancelled:
+                    handle._run()
+            while microtasks:
+                handle = microtasks.popleft()
+                if not handle._cancelled:
+                    handle._run()
+            if not ticks:
+                return
+
+    def _run_timed(self, handle: Any) -> None:
+        # Debug mode: report slow callbacks, as the stock loop does.
+        self._current_handle = handle
+        try:
+            t0 = self.time()
+            handle._run()
+            dt = self.time() - t0
+            if dt >= self.slow_callback_duration:
+                logger.warning("Executing %s took %.3f seconds", base_events._format_handle(handle), dt)
+        finally:
+            self._current_handle = None
+
+    def _invoke_debug(self, handle: Any) -> None:
+        self._run_timed(handle)
+        if self._ticks or self._microtasks:
+            self._drain()
+
+    def _drain_debug(self) -> None:
+        ticks = self._ticks
+        microtasks = self._microtasks
+        while True:
+            while ticks:
+                handle = ticks.popleft()
+                if not handle._cancelled:
+                    self._run_timed(handle)
+            while microtasks:
+                handle = microtasks.popleft()
+                if not handle._cancelled:
+                    self._run_timed(handle)
+            if not ticks:
+                return
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        if enabled:
+            self._invoke = self._invoke_debug
+            self._drain = self._drain_debug
+        else:
+            self._invoke = self._invoke_fast
+            self._drain = self._drain_fast
+
+    # ------------------------------------------------------------------
+    # Scheduling: asyncio's entry points, routed to the phase queues (§3)
+    # ------------------------------------------------------------------
+
+    def call_soon(
+        self, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> events.Handle:
+        """Queue ``callback(*args)``: an immediate, unless its type says microtask, poll or close."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        elif not callable(callback):
+            raise TypeError(f"a callable object was expected by call_soon(), got {callback!r}")
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._enqueue(handle, callback, args)
+        return handle
+
+    def _call_soon(
+        self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
+    ) -> events.Handle:
+        handle = events.Handle(callback, args, self, context)
+        self._enqueue(handle, callback, args)
+        return handle
+
+    def _enqueue(self, handle: events.Handle, callback: Any, args: tuple[Any, ...]) -> None:
+        route = self._router.route(callback, args)
+        if route == MICROTASK:
+            self._microtasks.append(handle)
+        elif route == CHECK:
+            self._immediates.append(handle)
+        else:  # a uv_close callback: most recently closed runs first
+            self._closing.appendleft(handle)
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> events.Handle:
+        """Like ``uv_async_send``: the callback runs in the poll phase, from any thread."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        elif not callable(callback):
+            raise TypeError(f"a callable object was expected by call_soon_threadsafe(), got {callback!r}")
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._post(handle)
+        return handle
+
+    def _post(self, handle: Any) -> None:
+        """Hand a handle to the loop from any thread; one wake-up covers a burst."""
+        self._inbox.append(handle)
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._write_to_self()
+
+    def _add_callback(self, handle: events.Handle) -> None:
+        # The stdlib calls this for signal handlers: they are poll-phase I/O.
+        if not handle._cancelled:
+            self._inbox.append(handle)
+
+    def _read_from_self(self) -> None:
+        self._wake_pending = False  # before reading: a later post must write again
+        super()._read_from_self()
+        inbox = self._inbox
+        invoke = self._invoke
+        for _ in range(len(inbox)):
+            handle = inbox.popleft()
+            if not handle._cancelled:
+                invoke(handle)
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> events.TimerHandle:
+        """A timer at loop time ``when``; equal deadlines run in the order they were created."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        if not isinstance(when, (int, float)):
+            raise TypeError(f"when must be a number, got {type(when).__name__}")
+        if math.isnan(when):
+            raise ValueError("when must not be NaN")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        elif not callable(callback):
+            raise TypeError(f"a callable object was expected by call_at(), got {callback!r}")
+        timer = events.TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heapq.heappush(self._timers, (when, next(self._timer_seq), timer))
+        timer._scheduled = True
+        return timer
+
+    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
+        if handle._scheduled:
+            self._timers_cancelled += 1
+            heap = self._timers
+            if len(heap) > _MIN_TIMERS_TO_COMPACT and self._timers_cancelled * 2 > len(heap):
+                self._compact_timers()
+
+    def _compact_timers(self) -> None:
+        kept = []
+        for entry in self._timers:
+            if entry[2]._cancelled:
+                entry[2]._scheduled = False
+            else:
+                kept.append(entry)
+        heapq.heapify(kept)
+        self._timers = kept
+        self._timers_cancelled = 0
+
+    # ------------------------------------------------------------------
+    # Node's queues and handles (used by phaseloop.node)
+    # ------------------------------------------------------------------
+
+    def _next_tick(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self._ticks.append(events.Handle(callback, args, self))
+
+    def _queue_microtask(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self._microtasks.append(events.Handle(callback, args, self))
+
+    def _set_immediate(self, callback: Callable[..., object], args: tuple[Any, ...]) -> Immediate:
+        immediate = Immediate(callback, args, self)
+        self._immediates.append(immediate)
+        return immediate
+
+    def add_idle_hook(self, callback: Callable[..., object], *args: Any) -> PhaseHook:
+        """Run ``callback(*args)`` once per iteration in the idle phase; forces a 0 poll timeout."""
+        return self._add_hook("idle", self._idle_hooks, callback, args)
+
+    def add_prepare_hook(self, callback: Callable[..., object], *args: Any) -> PhaseHook:
+        """Run ``callback(*args)`` once per iteration in the prepare phase, just before poll."""
+        return self._add_hook("prepare", self._prepare_hooks, callback, args)
+
+    def add_check_hook(self, callback: Callable[..., object], *args: Any) -> PhaseHook:
+        """Run ``callback(*args)`` once per iteration in the check phase, before the immediates."""
+        return self._add_hook("check", self._check_hooks, callback, args)
+
+    def _add_hook(
+        self, phase: str, hooks: list[PhaseHook], callback: Callable[..., object], args: tuple[Any, ...]
+    ) -> PhaseHook:
+        self._check_closed()
+        if not callable(callback):
+            raise TypeError(f"a callable object was expected by add_{phase}_hook(), got {callback!r}")
+        return PhaseHook(self, phase, hooks, callback, args)
+
+    def _add_before_exit(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self._before_exit.append(events.Handle(callback, args, self))
+
+    # ------------------------------------------------------------------
+    # Liveness and running (§5)
+    # ------------------------------------------------------------------
+
+    def is_alive(self) -> bool:
+        """True while anything ref'd could still run a callback (R5)."""
+        if (
+            len(self._immediates) > self._immediate_unrefs
+            or self._node_timers.refcount
+            or len(self._timers) > self._timers_cancelled
+            or self._pending
+            or self._closing
+            or self._ticks
+            or self._microtasks
+            or self._inbox
+            or self._ref_hooks
+            or (self._pool is not None and self._pool.pending)
+        ):
+            return True
+        if self._selector is None:
+            return False
+        if len(self._selector.get_map()) > self._internal_fds:
+            return True
+        return any(not transport.is_closing() for transport in self._transports.values())
+
+    def run_forever(self) -> None:
+        """Run iterations until ``stop()``, with asyncio's meaning (an idle loop waits)."""
+        self._starting = True
+        super().run_forever()
+
+    def run_while_alive(self) -> None:
+        """Run iterations until nothing ref'd is left (or ``stop()``), as ``uv_run`` does."""
+        self._until_dead = True
+        try:
+            self.run_forever()
+        finally:
+            self._until_dead = False
+
+    def _run_script(self, script: Callable[[], object]) -> None:
+        """Run ``script`` as Node's main script, then the loop while alive (used by node.run)."""
+        self._script = script
+        try:
+            self.run_while_alive()
+        finally:
+            self._script = None
+
+    # ------------------------------------------------------------------
+    # The thread pool (§7)
+    # ------------------------------------------------------------------
+
+    def _get_pool(self) -> ThreadPool:
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = ThreadPool(resolve_size(self._pool_option), self._post)
+        return pool
+
+    @property
+    def threadpool_size(self) -> int:
+        """How many threads the loop's pool has (or will have, when first used)."""
+        if self._pool is not None:
+            return self._pool.size
+        return resolve_size(self._pool_option)
+
+    def run_in_executor(
+        self, executor: Any, func: Callable[..., Any], *args: Any
+    ) -> asyncio.Future[Any]:
+        """Run ``func(*args)`` in ``executor``, or in the loop's thread pool when None."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
+        elif not callable(func):
+            raise TypeError(f"a callable object was expected by run_in_executor(), got {func!r}")
+        if executor is None:
+            executor = self._default_executor
+            if executor is None:
+                self._check_default_executor()
+                future: asyncio.Future[Any] = self.create_future()
+                self._get_pool().submit(func, args, future)
+                return future
+        return futures.wrap_future(executor.submit(func, *args), loop=self)
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Stop the pool: queued jobs are cancelled, running ones finish, threads are joined."""
+        pool = self._pool
+        if pool is None or self._default_executor is not None:
+            await super().shutdown_default_executor(*(() if timeout is None else (timeout,)))
+            return
+        self._executor_shutdown_called = True
+        for job in pool.cancel_queued():
+            job.future.cancel()
+        threads = pool.stop()
+        joined: asyncio.Future[None] = self.create_future()
+
+        def join_all() -> None:
+            for thread in threads:
+                thread.join()
+            if not self.is_closed():
+                self.call_soon_threadsafe(futures._set_result_unless_cancelled, joined, None)
+
+        threading.Thread(target=join_all, name="phaseloop-pool-join", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(joined), timeout)
+        except TimeoutError:
+            warnings.warn(
+                f"The thread pool did not finish joining its threads within {timeout} seconds.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    # ------------------------------------------------------------------
+    # Deferred I/O errors and closing
+    # ------------------------------------------------------------------
+
+    def _sock_connect(self, fut: asyncio.Future[None], sock: Any, address: Any) -> None:
+        # libuv reports a connect() that fails at once (e.g. ECONNREFUSED on
+        # loopback) from the pending phase, never synchronously (uv__io_feed).
+        probe: asyncio.Future[None] = self.create_future()
+        super()._sock_connect(probe, sock, address)
+        if probe.done():
+            exc = probe.exception()
+            if exc is None:
+                fut.set_result(None)
+            else:
+                self._pending.append(events.Handle(_fail_unless_done, (fut, exc), self))
+            return
+        probe.add_done_callback(lambda done: _copy_outcome(done, fut))
+        fut.add_done_callback(lambda outer: probe.cancel() if outer.cancelled() else None)
+
+    def close(self) -> None:
+        """Close the loop: cancel queued pool jobs, stop the pool, release every fd."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        pool = self._pool
+        if pool is not None:
+            for job in pool.cancel_queued():
+                job.future.cancel()
+            for thread in pool.stop():
+                if thread is not threading.current_thread():
+                    thread.join(0.01)  # idle workers exit at once; a busy one is not waited for
+        super().close()
+        for queue in (
+            self._ticks,
+            self._microtasks,
+            self._immediates,
+            self._pending,
+            self._closing,
+            self._inbox,
+        ):
+            queue.clear()
+        self._timers.clear()
+        self._node_timers.clear()
+        self._before_exit.clear()
+
+
+def _fail_unless_done(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+def _copy_outcome(source: asyncio.Future[Any], dest: asyncio.Future[Any]) -> None:
+    if dest.done():
+        if not source.cancelled():
+            source.exception()  # mark it retrieved
+        return
+    if source.cancelled():
+        dest.cancel()
+        return
+    exc = source.exception()
+    if exc is None:
+        dest.set_result(source.result())
+    else:
+        dest.set_exception(exc)

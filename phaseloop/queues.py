@@ -1,0 +1,117 @@
+"""Where a plain asyncio callback goes: SEMANTICS §3, decided by the callback's type.
+
+``call_soon`` cannot see *why* it was called, only *what* it was given, so the
+route is read off the callable itself (never off the stack):
+
+* a task step: a new task's first step is a promise reaction (microtask); a step
+  scheduled by the running task for itself is a bare ``yield`` (check queue);
+* ``cb(future)``: a Future done-callback or a Task wake-up (microtask);
+* a transport's ``_call_connection_lost`` or a protocol's ``connection_lost``:
+  a ``uv_close`` callback (close phase);
+* a protocol method, a transport's deferred ``_add_reader`` and the waiter
+  it resolves: the rest of an I/O callback, deferred by the stdlib transport.
+  They go to the microtask queue whatever the wake-up mode, so they run right
+  after the callback that queued them (in the poll phase, when a transport is
+  born from I/O) and stay in FIFO order with the wake-ups queued beside them,
+  which the stdlib relies on (``connection_made`` before the waiter resolves);
+* anything else: ``setImmediate`` (check queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from asyncio import futures, protocols, tasks
+from collections.abc import Callable
+from typing import Any, Final
+
+MICROTASK: Final = 0
+CHECK: Final = 1
+CLOSE: Final = 2
+
+WAKEUP_MODES: Final = ("microtask", "immediate")
+
+# The C Task schedules its steps through a private wrapper type; fetch it
+# from a throwaway task rather than by name, which CPython does not export.
+_FUTURE_TYPES: tuple[type, ...] = tuple({asyncio.Future, futures._PyFuture})  # type: ignore[attr-defined]
+_PY_TASK_STEP: Final = tasks._PyTask._Task__step  # type: ignore[attr-defined]
+_CLOSE_NAMES: Final = frozenset({"_call_connection_lost", "connection_lost"})
+_DEFERRED_IO_NAMES: Final = frozenset({"_add_reader"})
+_DEFERRED_IO_FUNCTIONS: Final = frozenset({futures._set_result_unless_cancelled})  # type: ignore[attr-defined]
+
+
+def _c_task_step_type() -> type | None:
+    seen: list[type] = []
+
+    class _Probe(asyncio.AbstractEventLoop):
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+            seen.append(type(callback))
+
+        def get_debug(self) -> bool:
+            return False
+
+        def call_exception_handler(self, context: dict[str, Any]) -> None:
+            pass
+
+    async def _nothing() -> None:
+        pass
+
+    coro = _nothing()
+    try:
+        task = asyncio.Task(coro, loop=_Probe())
+        task._log_destroy_pending = False  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - an exotic Task; fall back to the Python rules
+        return None
+    finally:
+        coro.close()
+    step = seen[0] if seen else None
+    return None if step in (types.MethodType, None) else step
+
+
+_C_TASK_STEP: Final = _c_task_step_type()
+
+
+class Router:
+    """Classifies ``call_soon`` callbacks for one loop; caches what it learns per function."""
+
+    __slots__ = ("_loop", "_micro", "_methods")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, wakeups: str) -> None:
+        self._loop = loop
+        # With wakeups="immediate" every promise-like wake-up becomes an immediate.
+        self._micro = MICROTASK if wakeups == "microtask" else CHECK
+        self._methods: dict[Any, int] = {}
+
+    def route(self, callback: Callable[..., object], args: tuple[Any, ...]) -> int:
+        kind = type(callback)
+        if kind is _C_TASK_STEP:
+            return self._task_step(callback.__self__)  # type: ignore[attr-defined]
+        if len(args) == 1 and isinstance(args[0], _FUTURE_TYPES):
+            return self._micro
+        if kind is types.MethodType:
+            func = callback.__func__  # type: ignore[attr-defined]
+            if func is _PY_TASK_STEP:
+                return self._task_step(callback.__self__)  # type: ignore[attr-defined]
+            route = self._methods.get(func)
+            if route is None:
+                route = self._methods[func] = self._method_route(callback)
+            return route
+        if kind is types.FunctionType and callback in _DEFERRED_IO_FUNCTIONS:
+            return MICROTASK
+        return CHECK
+
+    def _task_step(self, task: object) -> int:
+        # A task that reschedules itself while running did a bare ``yield``.
+        if tasks.current_task(self._loop) is task:
+            return CHECK
+        return self._micro
+
+    @staticmethod
+    def _method_route(method: Any) -> int:
+        name = method.__func__.__name__
+        is_protocol = isinstance(method.__self__, protocols.BaseProtocol)
+        if name == "_call_connection_lost" or (is_protocol and name in _CLOSE_NAMES):
+            return CLOSE
+        if is_protocol or name in _DEFERRED_IO_NAMES:
+            return MICROTASK
+        return CHECK

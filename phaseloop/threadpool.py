@@ -1,0 +1,158 @@
+"""A libuv-style thread pool: N workers, one inbox back to the loop, one coalesced wake-up.
+
+Workers never touch the loop's queues: a finished job is posted to the loop's
+thread-safe inbox and the loop runs its completion in the poll phase (R28).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import queue
+import threading
+from asyncio import futures
+from collections.abc import Callable
+from typing import Any, Final
+
+MAX_SIZE: Final = 1024
+DEFAULT_SIZE: Final = 4
+ENV_VAR: Final = "PHASELOOP_THREADPOOL_SIZE"
+
+
+def resolve_size(option: int | None) -> int:
+    """The pool size from the loop option, else the environment, as ``UV_THREADPOOL_SIZE``."""
+    if option is None:
+        raw = os.environ.get(ENV_VAR)
+        if raw is None or not raw.strip():
+            return DEFAULT_SIZE
+        try:
+            option = int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_VAR} must be a whole number, got {raw!r}") from None
+        if option < 0:
+            raise ValueError(f"{ENV_VAR} must not be negative, got {raw!r}")
+    return min(max(option, 1), MAX_SIZE)
+
+
+def check_size_option(option: object) -> int | None:
+    """Validate the ``threadpool_size=`` loop option (None means: read the environment)."""
+    if option is None:
+        return None
+    if isinstance(option, bool) or not isinstance(option, int):
+        raise TypeError(f"threadpool_size must be an int or None, got {option!r}")
+    if option < 0:
+        raise ValueError(f"threadpool_size must not be negative, got {option}")
+    return option
+
+
+class Job:
+    """One unit of pool work. The loop runs it as a handle once it is done (``_run``)."""
+
+    __slots__ = ("_fn", "_args", "_context", "future", "_result", "_exception", "_cancelled", "_pool")
+
+    def __init__(
+        self,
+        pool: ThreadPool,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        future: futures.Future[Any],
+    ) -> None:
+        self._pool = pool
+        self._fn = fn
+        self._args = args
+        self._context = contextvars.copy_context()
+        self.future = future
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._cancelled = False  # read by the loop's callback runner: a job is a handle
+
+    def execute(self) -> None:
+        """Worker side: run the function unless its awaiter gave up while it was queued."""
+        if self.future.cancelled() or self._pool.closing:
+            return
+        try:
+            self._result = self._context.run(self._fn, *self._args)
+        except BaseException as exc:  # handed to the awaiter, whatever it is
+            self._exception = exc
+
+    def _run(self) -> None:
+        """Loop side, in the poll phase: settle the future."""
+        self._pool.pending -= 1
+        future = self.future
+        if future.done():
+            return
+        exc = self._exception
+        if exc is None:
+            future.set_result(self._result)
+        else:
+            exc = futures._convert_future_exc(exc)  # type: ignore[attr-defined]
+            if isinstance(exc, StopIteration):  # a Future refuses StopIteration
+                new = RuntimeError("the thread-pool job raised StopIteration")
+                new.__cause__ = exc
+                exc = new
+            future.set_exception(exc)
+        self._exception = None  # break the traceback ↔ frame cycle
+
+
+class ThreadPool:
+    """The pool of one loop. ``post`` hands a finished job to the loop from any thread."""
+
+    def __init__(self, size: int, post: Callable[[Job], None]) -> None:
+        self.size = size
+        self._post = post
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._queued: set[Job] = set()
+        self._lock = threading.Lock()
+        self.pending = 0  # submitted and not yet completed on the loop: keeps the loop alive
+        self.closing = False
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], future: futures.Future[Any]) -> Job:
+        if self.closing:
+            raise RuntimeError("the thread pool is shut down")
+        if not self._threads:
+            self._start_threads()  # lazily, all at once on first use, as libuv does
+        job = Job(self, fn, args, future)
+        self.pending += 1
+        with self._lock:
+            self._queued.add(job)
+        self._queue.put(job)
+        return job
+
+    def _start_threads(self) -> None:
+        for n in range(self.size):
+            thread = threading.Thread(target=self._work, name=f"phaseloop-pool-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        get = self._queue.get
+        post = self._post
+        lock = self._lock
+        queued = self._queued
+        while True:
+            job = get()
+            if job is None:
+                return
+            with lock:
+                if job not in queued:  # taken back by shutdown
+                    continue
+                queued.discard(job)
+            job.execute()
+            post(job)
+
+    def cancel_queued(self) -> list[Job]:
+        """Take back every job no worker has started; the caller cancels their futures."""
+        with self._lock:
+            jobs = list(self._queued)
+            self._queued.clear()
+        self.pending -= len(jobs)
+        return jobs
+
+    def stop(self) -> list[threading.Thread]:
+        """Stop accepting work and tell every worker to exit after its current job."""
+        self.closing = True
+        for _ in self._threads:
+            self._queue.put(None)
+        threads, self._threads = self._threads, []
+        return threads
