@@ -154,7 +154,9 @@ def run_all(specs: list[str], modules: list[str], jobs: int) -> list[dict[str, A
             else:
                 out = proc.stdout.read() if proc.stdout else ""
                 lines = [line for line in out.splitlines() if line.startswith("{")]
-                entry = json.loads(lines[-1]) if lines else {"module": module, "crashed": f"rc={proc.returncode}"}
+                entry = (
+                    json.loads(lines[-1]) if lines else {"module": module, "crashed": f"rc={proc.returncode}"}
+                )
             entry["loop"] = spec
             entry["seconds"] = round(elapsed, 1)
             results.append(entry)
@@ -175,7 +177,9 @@ def _row(entry: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--loop", default="phaseloop", help="MODULE:FACTORY, a name from LOOPS, or 'all'")
     parser.add_argument("--modules", default=",".join(MODULES), help="comma-separated test_asyncio modules")
     parser.add_argument("--jobs", type=int, default=2)

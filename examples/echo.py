@@ -5,7 +5,6 @@ Run it on phaseloop with:  python -m phaseloop run examples/echo.py
 
 import asyncio
 
-
 handled = 0
 
 

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from asyncio import events, unix_events
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -59,7 +58,7 @@ def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None, **loop_opti
 # The policy base is looked up by its private name first: Python 3.14 deprecates
 # the public policy names, and importing phaseloop must not warn.
 _PolicyBase: Any = getattr(unix_events, "_UnixDefaultEventLoopPolicy", None) or getattr(
-    events, "_BaseDefaultEventLoopPolicy"
+    events, "_BaseDefaultEventLoopPolicy", None
 )
 
 
@@ -75,7 +74,3 @@ class EventLoopPolicy(_PolicyBase):  # type: ignore[misc]
 
     def new_event_loop(self) -> EventLoop:
         return new_event_loop(**self._loop_options)
-
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    raise ImportError("phaseloop needs Python 3.11 or newer")

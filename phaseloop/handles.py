@@ -17,25 +17,23 @@ class Immediate(events.Handle):
     an unref'd one does neither (R17).
     """
 
-    __slots__ = ("_ref", "_generation")
+    __slots__ = ("_owner", "_ref", "_generation")
 
-    def __init__(
-        self, callback: Callable[..., object], args: tuple[Any, ...], loop: EventLoop
-    ) -> None:
+    def __init__(self, callback: Callable[..., object], args: tuple[Any, ...], loop: EventLoop) -> None:
         super().__init__(callback, args, loop)
+        self._owner = loop
         self._ref = True
         self._generation = loop._check_generation
 
     def _queued_now(self) -> bool:
         # Only immediates waiting for the *next* check phase count toward liveness.
-        loop: EventLoop = self._loop
-        return not self._cancelled and self._generation == loop._check_generation
+        return not self._cancelled and self._generation == self._owner._check_generation
 
     def ref(self) -> Immediate:
         """Make this immediate keep the loop alive again (the default)."""
         if not self._ref:
             if self._queued_now():
-                self._loop._immediate_unrefs -= 1
+                self._owner._immediate_unrefs -= 1
             self._ref = True
         return self
 
@@ -43,7 +41,7 @@ class Immediate(events.Handle):
         """Let the loop end (and the poll phase block) while this immediate is queued."""
         if self._ref:
             if self._queued_now():
-                self._loop._immediate_unrefs += 1
+                self._owner._immediate_unrefs += 1
             self._ref = False
         return self
 
@@ -54,7 +52,7 @@ class Immediate(events.Handle):
     def cancel(self) -> None:
         """Cancel the immediate, like ``clear_immediate``."""
         if self._ref and self._queued_now():
-            self._loop._immediate_unrefs += 1
+            self._owner._immediate_unrefs += 1
         super().cancel()
 
 

@@ -34,10 +34,14 @@ _MIN_TIMERS_TO_COMPACT: Final = 100
 _EVENT_READ: Final = 1
 _EVENT_WRITE: Final = 2
 
-_TimerEntry = tuple[float, int, events.TimerHandle]
+_TimerEntry = tuple[float, int, Any]  # (when, creation order, TimerHandle)
+
+# The stdlib selector loop, typed as Any: phaseloop overrides and reads its
+# private members (_run_once, _selector, _transports, ...), which typeshed omits.
+_SelectorLoop: Any = unix_events._UnixSelectorEventLoop
 
 
-class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-defined,misc]
+class EventLoop(_SelectorLoop):  # type: ignore[misc]
     """An asyncio event loop whose every iteration runs Node's (libuv's) phases.
 
     ``wakeups`` chooses where Future done-callbacks and Task wake-ups go:
@@ -51,6 +55,9 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
 
     iteration: int
     """How many iterations this loop has started."""
+
+    _stopping: bool  # set by the stdlib base: stop() was called
+    _closed = True  # until the stdlib base has set up the loop (its __del__ reads it)
 
     def __init__(
         self,
@@ -245,7 +252,7 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
         return deadline
 
     def _run_poll(self, timeout: float | None) -> None:
-        """I/O callbacks for one batch of ready fds (R4); thread-pool and threadsafe ones via the self-pipe."""
+        """I/O callbacks of one batch of ready fds (R4); pool and threadsafe work arrive via the self-pipe."""
         self.phase = "poll"
         event_list = self._selector.select(timeout)
         invoke = self._invoke
@@ -331,7 +338,11 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
             handle._run()
             dt = self.time() - t0
             if dt >= self.slow_callback_duration:
-                logger.warning("Executing %s took %.3f seconds", base_events._format_handle(handle), dt)
+                logger.warning(
+                    "Executing %s took %.3f seconds",
+                    base_events._format_handle(handle),  # type: ignore[attr-defined]
+                    dt,
+                )
         finally:
             self._current_handle = None
 
@@ -368,9 +379,7 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
     # Scheduling: asyncio's entry points, routed to the phase queues (§3)
     # ------------------------------------------------------------------
 
-    def call_soon(
-        self, callback: Callable[..., object], *args: Any, context: Any = None
-    ) -> events.Handle:
+    def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> events.Handle:
         """Queue ``callback(*args)``: an immediate, unless its type says microtask, poll or close."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -379,11 +388,11 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
             self._check_callback(callback, "call_soon")
         elif not callable(callback):
             raise TypeError(f"a callable object was expected by call_soon(), got {callback!r}")
-        handle = events.Handle(callback, args, self, context)
+        handle: Any = events.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         self._enqueue(handle, callback, args)
-        return handle
+        return handle  # type: ignore[no-any-return]
 
     def _call_soon(
         self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
@@ -410,11 +419,11 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
             self._check_callback(callback, "call_soon_threadsafe")
         elif not callable(callback):
             raise TypeError(f"a callable object was expected by call_soon_threadsafe(), got {callback!r}")
-        handle = events.Handle(callback, args, self, context)
+        handle: Any = events.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
         self._post(handle)
-        return handle
+        return handle  # type: ignore[no-any-return]
 
     def _post(self, handle: Any) -> None:
         """Hand a handle to the loop from any thread; one wake-up covers a burst."""
@@ -454,14 +463,14 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
             self._check_callback(callback, "call_at")
         elif not callable(callback):
             raise TypeError(f"a callable object was expected by call_at(), got {callback!r}")
-        timer = events.TimerHandle(when, callback, args, self, context)
+        timer: Any = events.TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
         heapq.heappush(self._timers, (when, next(self._timer_seq), timer))
         timer._scheduled = True
-        return timer
+        return timer  # type: ignore[no-any-return]
 
-    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
+    def _timer_handle_cancelled(self, handle: Any) -> None:
         if handle._scheduled:
             self._timers_cancelled += 1
             heap = self._timers
@@ -580,9 +589,7 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
             return self._pool.size
         return resolve_size(self._pool_option)
 
-    def run_in_executor(
-        self, executor: Any, func: Callable[..., Any], *args: Any
-    ) -> asyncio.Future[Any]:
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Run ``func(*args)`` in ``executor``, or in the loop's thread pool when None."""
         self._check_closed()
         if self._debug:
@@ -614,7 +621,7 @@ class EventLoop(unix_events._UnixSelectorEventLoop):  # type: ignore[name-define
             for thread in threads:
                 thread.join()
             if not self.is_closed():
-                self.call_soon_threadsafe(futures._set_result_unless_cancelled, joined, None)
+                self.call_soon_threadsafe(futures._set_result_unless_cancelled, joined, None)  # type: ignore[attr-defined]
 
         threading.Thread(target=join_all, name="phaseloop-pool-join", daemon=True).start()
         try:

@@ -43,7 +43,7 @@ _DEFERRED_IO_FUNCTIONS: Final = frozenset({futures._set_result_unless_cancelled}
 def _c_task_step_type() -> type | None:
     seen: list[type] = []
 
-    class _Probe(asyncio.AbstractEventLoop):
+    class _Probe:
         def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
             seen.append(type(callback))
 
@@ -58,7 +58,8 @@ def _c_task_step_type() -> type | None:
 
     coro = _nothing()
     try:
-        task = asyncio.Task(coro, loop=_Probe())
+        probe: Any = _Probe()
+        task = asyncio.Task(coro, loop=probe)
         task._log_destroy_pending = False  # type: ignore[attr-defined]
     except Exception:  # pragma: no cover - an exotic Task; fall back to the Python rules
         return None

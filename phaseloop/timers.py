@@ -48,14 +48,13 @@ def coerce_delay(delay: object) -> int:
         except ValueError:
             after = math.nan
     elif hasattr(delay, "__float__"):
-        after = float(delay)  # type: ignore[arg-type]
+        after = float(delay)
     else:
         after = math.nan
     if not (1 <= after <= TIMEOUT_MAX):
         if after > TIMEOUT_MAX:
             warnings.warn(
-                f"{delay!r} does not fit into a 32-bit signed integer.\n"
-                "Timeout duration was set to 1.",
+                f"{delay!r} does not fit into a 32-bit signed integer.\nTimeout duration was set to 1.",
                 TimeoutOverflowWarning,
                 stacklevel=4,
             )
@@ -86,7 +85,7 @@ class Timeout(events.Handle):
         self._list: _TimerList | None = None
 
     def _repr_info(self) -> list[str]:
-        info = super()._repr_info()
+        info: list[str] = super()._repr_info()  # type: ignore[misc]
         info.insert(1, f"{'interval' if self._repeat else 'timeout'}={self._msecs}ms")
         if not self._ref:
             info.append("unref")

@@ -1,0 +1,793 @@
+"""The phase-ordered loop: where each asyncio operation runs, the drain rule, liveness, hooks, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import os
+import socket
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import phaseloop
+from phaseloop import node
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.fixture
+def loop() -> Iterator[phaseloop.EventLoop]:
+    loop = phaseloop.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def busy(ms: float) -> None:
+    end = time.perf_counter() + ms / 1000
+    while time.perf_counter() < end:
+        pass
+
+
+def logger(out: list[str], loop: phaseloop.EventLoop) -> Callable[[str], Callable[..., None]]:
+    """A callback factory that records its token and the phase it ran in."""
+
+    def make(token: str) -> Callable[..., None]:
+        def record(*_: object) -> None:
+            out.append(f"{token}@{loop.phase}")
+
+        return record
+
+    return make
+
+
+# ---------------------------------------------------------------------------
+# Where plain asyncio operations run (SEMANTICS §3)
+# ---------------------------------------------------------------------------
+
+
+def test_call_soon_runs_in_check_phase(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    mark = logger(out, loop)
+    loop.call_soon(mark("soon"))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert out == ["soon@check"]
+
+
+def test_call_later_runs_in_timers_phase(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    mark = logger(out, loop)
+    loop.call_later(0.001, mark("later"))
+    loop.call_later(0.002, loop.stop)
+    loop.run_forever()
+    assert out == ["later@timers"]
+
+
+def test_future_callbacks_are_microtasks_drained_after_the_callback(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    mark = logger(out, loop)
+
+    def immediate() -> None:
+        fut = loop.create_future()
+        fut.add_done_callback(mark("done-callback"))
+        fut.set_result(None)
+        loop.call_soon(mark("next-immediate"))
+        out.append("immediate-end")
+
+    loop.call_soon(immediate)
+    loop.call_soon(mark("queued-immediate"))
+    loop.call_later(0.005, loop.stop)
+    loop.run_forever()
+    assert out == ["immediate-end", "done-callback@check", "queued-immediate@check", "next-immediate@check"]
+
+
+def test_call_soon_threadsafe_runs_in_poll_phase(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    mark = logger(out, loop)
+    thread = threading.Thread(target=lambda: loop.call_soon_threadsafe(mark("threadsafe")))
+    loop.call_soon(thread.start)
+    loop.call_later(0.05, loop.stop)
+    loop.run_forever()
+    thread.join()
+    assert out == ["threadsafe@poll"]
+
+
+def test_reader_callback_runs_in_poll_phase_and_drains(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    mark = logger(out, loop)
+    rsock, wsock = socket.socketpair()
+
+    def readable() -> None:
+        rsock.recv(10)
+        loop.remove_reader(rsock)
+        out.append(f"reader@{loop.phase}")
+        loop.call_soon(mark("immediate"))
+        loop.call_later(0, mark("timeout"))
+        node.next_tick(mark("tick"))
+        node.queue_microtask(mark("micro"))
+        loop.call_later(0.01, loop.stop)
+
+    try:
+        loop.add_reader(rsock, readable)
+        wsock.send(b"x")
+        loop.run_forever()
+    finally:
+        rsock.close()
+        wsock.close()
+    # R29: inside an I/O callback the immediate always precedes the 0 ms timer.
+    assert out == ["reader@poll", "tick@poll", "micro@poll", "immediate@check", "timeout@timers"]
+
+
+def test_executor_completion_runs_in_poll_phase(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+
+    async def main() -> None:
+        fut = loop.run_in_executor(None, os.getpid)
+        fut.add_done_callback(lambda f: out.append(f"done@{loop.phase}"))
+        await fut
+        out.append(f"resumed@{loop.phase}")
+
+    loop.run_until_complete(main())
+    assert out == ["done@poll", "resumed@poll"]
+
+
+def test_connection_lost_runs_in_close_phase_in_reverse_order(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+
+    class Proto(asyncio.Protocol):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            out.append(f"{self.name}-lost@{loop.phase}")
+
+    async def main() -> None:
+        pairs = [socket.socketpair() for _ in range(3)]
+        transports = []
+        for n, (a, _) in enumerate(pairs):
+            transport, _ = await loop.connect_accepted_socket(lambda n=n: Proto(f"t{n}"), a)
+            transports.append(transport)
+        done = loop.create_future()
+
+        def close_all() -> None:
+            for transport in transports:
+                transport.close()
+            loop.call_soon(lambda: out.append(f"immediate@{loop.phase}"))
+            loop.call_later(0.01, done.set_result, None)
+
+        loop.call_later(0, close_all)  # from the timers phase: check and close come next
+        await done
+        for _, b in pairs:
+            b.close()
+
+    loop.run_until_complete(main())
+    # R25: handles closed in one iteration report in reverse order, after the check phase.
+    assert out == ["immediate@check", "t2-lost@close", "t1-lost@close", "t0-lost@close"]
+
+
+def test_refused_connect_is_reported_in_pending_phase(loop: phaseloop.EventLoop, tmp_path: Any) -> None:
+    out: list[str] = []
+    path = str(tmp_path / "sock")
+    bound = socket.socket(socket.AF_UNIX)
+    bound.bind(path)  # bound but not listening: connect() is refused synchronously
+
+    async def main() -> None:
+        loop.call_soon(lambda: out.append(f"immediate@{loop.phase}"))
+        try:
+            await loop.create_unix_connection(asyncio.Protocol, path)
+        except ConnectionRefusedError:
+            out.append(f"refused@{loop.phase}")
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        bound.close()
+    # libuv feeds a synchronous connect() failure to the pending queue (uv__io_feed).
+    assert out == ["refused@pending", "immediate@check"]
+
+
+def test_sleep_zero_yields_to_check_phase_and_reaches_poll(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    rsock, wsock = socket.socketpair()
+
+    def readable() -> None:
+        rsock.recv(10)
+        loop.remove_reader(rsock)
+        out.append(f"io@{loop.phase}")
+
+    async def main() -> None:
+        loop.add_reader(rsock, readable)
+        wsock.send(b"x")
+        for i in range(2):
+            out.append(f"step{i}@{loop.phase}")
+            await asyncio.sleep(0)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        rsock.close()
+        wsock.close()
+    # The task's first step is a microtask (drained at start-up); each sleep(0) resumes in check.
+    assert out == ["step0@None", "io@poll", "step1@check"]
+
+
+def test_wakeups_immediate_mode_sends_wakeups_to_check() -> None:
+    loop = phaseloop.new_event_loop(wakeups="immediate")
+    out: list[str] = []
+    try:
+
+        def immediate() -> None:
+            fut = loop.create_future()
+            fut.add_done_callback(lambda _: out.append(f"done@{loop.phase}"))
+            fut.set_result(None)
+            loop.call_soon(lambda: out.append("next-immediate"))
+
+        loop.call_soon(immediate)
+        loop.call_soon(lambda: out.append("queued-immediate"))
+        loop.call_later(0.005, loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    # A done-callback is an immediate now: it waits behind those already queued.
+    assert out == ["queued-immediate", "done@check", "next-immediate"]
+
+
+def test_new_task_first_step_is_a_microtask(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+
+    async def child() -> None:
+        out.append(f"child@{loop.phase}")
+
+    def immediate() -> None:
+        loop.create_task(child())
+        loop.call_soon(lambda: out.append("immediate2"))
+        out.append("immediate1")
+
+    loop.call_soon(immediate)
+    loop.call_later(0.005, loop.stop)
+    loop.run_forever()
+    assert out == ["immediate1", "child@check", "immediate2"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in 3.12")
+def test_eager_task_factory(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+
+    async def child() -> str:
+        out.append("child-start")
+        await asyncio.sleep(0)
+        out.append("child-end")
+        return "ok"
+
+    async def main() -> str:
+        task = loop.create_task(child())
+        out.append("after-create")
+        return await task
+
+    assert loop.run_until_complete(main()) == "ok"
+    assert out == ["child-start", "after-create", "child-end"]
+
+
+# ---------------------------------------------------------------------------
+# The iteration, phases and the drain
+# ---------------------------------------------------------------------------
+
+
+def test_phase_and_iteration_attributes(loop: phaseloop.EventLoop) -> None:
+    seen: list[tuple[str | None, int]] = []
+    assert loop.phase is None
+    hook = loop.add_prepare_hook(lambda: seen.append((loop.phase, loop.iteration)))
+    loop.call_soon(lambda: loop.call_soon(loop.stop))
+    loop.run_forever()
+    hook.cancel()
+    assert seen == [("prepare", 1), ("prepare", 2)]
+    assert loop.phase is None
+    assert phaseloop.PHASES == ("timers", "pending", "idle", "prepare", "poll", "check", "close")
+
+
+def test_hooks_run_in_their_phases_in_libuv_order(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    hooks = [
+        loop.add_check_hook(lambda: out.append(f"check-hook@{loop.phase}")),
+        loop.add_idle_hook(lambda: out.append(f"idle-hook@{loop.phase}")),
+        loop.add_prepare_hook(lambda: out.append(f"prepare-hook@{loop.phase}")),
+    ]
+    loop.call_soon(lambda: out.append(f"immediate@{loop.phase}"))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    for hook in hooks:
+        hook.cancel()
+    assert out == ["idle-hook@idle", "prepare-hook@prepare", "check-hook@check", "immediate@check"]
+
+
+def test_idle_hook_forces_zero_poll_timeout_and_keeps_alive(loop: phaseloop.EventLoop) -> None:
+    count = 0
+
+    def idle() -> None:
+        nonlocal count
+        count += 1
+        if count == 50:
+            hook.cancel()
+
+    hook = loop.add_idle_hook(idle)
+    assert loop.is_alive()
+    start = time.monotonic()
+    loop.run_while_alive()
+    assert count == 50
+    assert not loop.is_alive()
+    assert time.monotonic() - start < 5  # 50 iterations that never blocked
+
+
+def test_unref_hook_does_not_keep_alive(loop: phaseloop.EventLoop) -> None:
+    hook = loop.add_check_hook(lambda: None).unref()
+    assert not hook.has_ref()
+    assert not loop.is_alive()
+    hook.ref()
+    assert loop.is_alive()
+    hook.cancel()
+    assert hook.cancelled() and not loop.is_alive()
+
+
+def test_drain_runs_ticks_before_microtasks_and_repeats(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+
+    def main() -> None:
+        node.queue_microtask(lambda: (out.append("m1"), node.next_tick(lambda: out.append("t-from-m1"))))
+        node.next_tick(lambda: (out.append("t1"), node.queue_microtask(lambda: out.append("m-from-t1"))))
+        node.queue_microtask(lambda: out.append("m2"))
+        node.next_tick(lambda: out.append("t2"))
+
+    node.run(main)
+    assert out == ["t1", "t2", "m1", "m2", "m-from-t1", "t-from-m1"]
+
+
+def test_stop_finishes_the_iteration(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+
+    def first() -> None:
+        loop.stop()
+        out.append("first")
+
+    loop.call_soon(first)
+    loop.call_soon(lambda: out.append("second"))
+    loop.run_forever()
+    assert out == ["first", "second"]
+    assert not loop.is_running()
+
+
+def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
+    polls: list[float | None] = []
+    original = loop._selector.select
+
+    def select(timeout: float | None = None) -> Any:
+        polls.append(timeout)
+        return original(timeout)
+
+    loop._selector.select = select
+    loop.call_later(0.05, loop.stop)
+    loop.run_forever()
+    # R3: one blocking wait of about the timer's delay, never a spin of zero timeouts.
+    assert len(polls) == 1
+    assert polls[0] is not None and 0.03 < polls[0] <= 0.05
+
+
+# ---------------------------------------------------------------------------
+# Liveness, run_while_alive and Node's lifetime
+# ---------------------------------------------------------------------------
+
+
+def test_is_alive_tracks_ref_handles(loop: phaseloop.EventLoop) -> None:
+    assert not loop.is_alive()
+    handle = loop.call_later(10, lambda: None)
+    assert loop.is_alive()
+    handle.cancel()
+    assert not loop.is_alive()
+    rsock, wsock = socket.socketpair()
+    loop.add_reader(rsock, lambda: None)
+    assert loop.is_alive()
+    loop.remove_reader(rsock)
+    rsock.close()
+    wsock.close()
+    assert not loop.is_alive()
+
+
+def test_run_while_alive_returns_when_work_runs_out(loop: phaseloop.EventLoop) -> None:
+    out: list[str] = []
+    loop.call_later(0.002, lambda: out.append("timer"))
+    loop.call_soon(lambda: out.append("immediate"))
+    loop.run_while_alive()
+    assert out == ["immediate", "timer"]
+    assert not loop.is_running()
+
+
+def test_node_run_returns_main_result_and_task_result() -> None:
+    assert node.run(lambda: 7) == 7
+
+    async def main() -> str:
+        await asyncio.sleep(0.001)
+        return "done"
+
+    assert node.run(main) == "done"
+    assert node.run(main()) == "done"
+
+
+def test_node_run_main_task_that_can_never_finish() -> None:
+    async def main() -> None:
+        await asyncio.get_running_loop().create_future()  # nothing will ever resolve it
+
+    with pytest.raises(RuntimeError, match="still waiting"):
+        node.run(main)
+
+
+def test_node_run_propagates_main_exception() -> None:
+    def main() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        node.run(main)
+
+
+def test_before_exit_can_revive_the_loop() -> None:
+    out: list[str] = []
+    rounds = 0
+
+    def before_exit() -> None:
+        nonlocal rounds
+        out.append(f"beforeExit{rounds}")
+        if rounds < 2:
+            node.set_timeout(lambda: out.append("timer"), 1)
+        rounds += 1
+
+    def main() -> None:
+        node.on_before_exit(before_exit)
+        node.set_immediate(lambda: out.append("immediate"))
+
+    node.run(main)
+    assert out == ["immediate", "beforeExit0", "timer", "beforeExit1", "timer", "beforeExit2"]
+
+
+def test_unref_immediate_alone_never_runs() -> None:
+    out: list[str] = []
+
+    def main() -> None:
+        node.set_immediate(lambda: out.append("unref-immediate")).unref()
+        node.queue_microtask(lambda: out.append("micro"))
+
+    node.run(main)
+    assert out == ["micro"]
+
+
+def test_cleared_immediate_and_timeout_do_not_run_or_keep_alive() -> None:
+    out: list[str] = []
+
+    def main() -> None:
+        node.clear_immediate(node.set_immediate(lambda: out.append("immediate")))
+        node.clear_timeout(node.set_timeout(lambda: out.append("timeout"), 1))
+        node.clear_interval(node.set_interval(lambda: out.append("interval"), 1))
+        node.clear_timeout(None)
+        node.clear_immediate(None)
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, phaseloop.EventLoop)
+        out.append(f"alive={loop.is_alive()}")
+
+    node.run(main)
+    assert out == ["alive=False"]
+
+
+def test_interval_runs_until_cleared() -> None:
+    out: list[int] = []
+
+    def main() -> None:
+        def tick() -> None:
+            out.append(len(out))
+            if len(out) == 3:
+                node.clear_interval(interval)
+
+        interval = node.set_interval(tick, 2)
+
+    node.run(main)
+    assert out == [0, 1, 2]
+
+
+def test_timeout_refresh_and_has_ref() -> None:
+    out: list[str] = []
+
+    def main() -> None:
+        timer = node.set_timeout(lambda: out.append("fired"), 5)
+        assert timer.has_ref()
+        assert timer.unref() is timer and not timer.has_ref()
+        timer.ref()
+        node.set_timeout(lambda: (out.append("refresh"), timer.refresh()), 3)
+
+    start = time.monotonic()
+    node.run(main)
+    assert out == ["refresh", "fired"]
+    assert time.monotonic() - start >= 0.007  # 3 ms, then 5 ms more after the refresh
+
+
+def test_refresh_rearms_a_fired_timeout() -> None:
+    out: list[str] = []
+
+    def main() -> None:
+        def fire() -> None:
+            out.append("fired")
+            if len(out) < 2:
+                node.set_immediate(timer.refresh)
+
+        timer = node.set_timeout(fire, 1)
+
+    node.run(main)
+    assert out == ["fired", "fired"]
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+
+
+def test_node_functions_need_a_running_phaseloop() -> None:
+    with pytest.raises(RuntimeError, match="no event loop is running"):
+        node.set_timeout(lambda: None, 1)
+
+    async def on_stock_loop() -> None:
+        node.set_immediate(lambda: None)
+
+    with pytest.raises(RuntimeError, match="needs a running phaseloop loop"):
+        asyncio.run(on_stock_loop())
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: node.set_timeout("not callable", 1),  # type: ignore[arg-type]
+        lambda: node.set_interval(None, 1),  # type: ignore[arg-type]
+        lambda: node.set_immediate(42),  # type: ignore[arg-type]
+        lambda: node.next_tick(object()),  # type: ignore[arg-type]
+        lambda: node.queue_microtask("x"),  # type: ignore[arg-type]
+        lambda: node.clear_timeout("timer"),  # type: ignore[arg-type]
+        lambda: node.clear_immediate(3),  # type: ignore[arg-type]
+    ],
+)
+def test_node_functions_reject_bad_arguments(call: Callable[[], object]) -> None:
+    def main() -> None:
+        with pytest.raises(TypeError):
+            call()
+
+    node.run(main)
+
+
+def test_loop_methods_reject_bad_arguments(loop: phaseloop.EventLoop) -> None:
+    with pytest.raises(TypeError, match="callable"):
+        loop.call_soon(123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        loop.call_later(1, "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="number"):
+        loop.call_at("soon", lambda: None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="NaN"):
+        loop.call_at(float("nan"), lambda: None)
+    with pytest.raises(TypeError, match="callable"):
+        loop.call_soon_threadsafe(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        loop.run_in_executor(None, "nope")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        loop.add_idle_hook(5)  # type: ignore[arg-type]
+
+
+def test_bad_loop_options() -> None:
+    with pytest.raises(ValueError, match="wakeups"):
+        phaseloop.new_event_loop(wakeups="eventually")
+    with pytest.raises(TypeError, match="threadpool_size"):
+        phaseloop.new_event_loop(threadpool_size="4")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="threadpool_size"):
+        phaseloop.new_event_loop(threadpool_size=-1)
+
+
+def test_closed_loop_refuses_work() -> None:
+    loop = phaseloop.new_event_loop()
+    loop.close()
+    loop.close()  # twice is fine
+    for call in (
+        lambda: loop.call_soon(print),
+        lambda: loop.call_later(1, print),
+        lambda: loop.call_soon_threadsafe(print),
+        lambda: loop.run_in_executor(None, print),
+        lambda: loop.add_check_hook(print),
+        lambda: loop.run_forever(),
+    ):
+        with pytest.raises(RuntimeError, match="closed"):
+            call()
+
+
+# ---------------------------------------------------------------------------
+# Faults: exceptions in every phase go to the handler and the loop goes on
+# ---------------------------------------------------------------------------
+
+
+def test_exceptions_in_every_phase_reach_the_handler(loop: phaseloop.EventLoop) -> None:
+    errors: list[str] = []
+    loop.set_exception_handler(lambda _, ctx: errors.append(f"{ctx['exception']}@{loop.phase}"))
+    rsock, wsock = socket.socketpair()
+
+    def fail(name: str) -> Callable[..., None]:
+        def raiser(*_: object) -> None:
+            raise RuntimeError(name)
+
+        return raiser
+
+    def in_poll() -> None:
+        loop.remove_reader(rsock)
+        raise RuntimeError("reader")
+
+    hooks = [loop.add_idle_hook(fail("idle")), loop.add_prepare_hook(fail("prepare"))]
+
+    def main() -> None:
+        node.next_tick(fail("tick"))
+        node.queue_microtask(fail("micro"))
+        loop.call_soon(fail("immediate"))
+        loop.call_later(0, fail("timer"))
+        node.set_timeout(fail("node-timer"), 1)
+        loop.add_reader(rsock, in_poll)
+        wsock.send(b"x")
+        loop.call_later(0.01, lambda: [hook.cancel() for hook in hooks])
+
+    try:
+        loop._script = main
+        loop.run_while_alive()
+    finally:
+        rsock.close()
+        wsock.close()
+    for expected in ("tick", "micro", "immediate@check", "timer@timers", "node-timer@timers", "reader@poll"):
+        assert any(e.startswith(expected) for e in errors), (expected, errors)
+    assert "idle@idle" in errors and "prepare@prepare" in errors
+
+
+def test_debug_mode_reports_slow_callbacks(caplog: pytest.LogCaptureFixture) -> None:
+    loop = phaseloop.new_event_loop(debug=True)
+    loop.slow_callback_duration = 0.01
+    try:
+        loop.call_soon(busy, 20)
+        loop.call_soon(loop.stop)
+        with caplog.at_level("WARNING", logger="asyncio"):
+            loop.run_forever()
+    finally:
+        loop.close()
+    assert any("took" in record.getMessage() and "busy" in record.getMessage() for record in caplog.records)
+
+
+# ---------------------------------------------------------------------------
+# The thread pool behind run_in_executor
+# ---------------------------------------------------------------------------
+
+
+def test_pool_size_option_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PHASELOOP_THREADPOOL_SIZE", raising=False)
+    for option, size in ((None, 4), (0, 1), (2, 2), (5000, 1024)):
+        loop = phaseloop.new_event_loop(threadpool_size=option)
+        assert loop.threadpool_size == size
+        loop.close()
+    monkeypatch.setenv("PHASELOOP_THREADPOOL_SIZE", "0")
+    loop = phaseloop.new_event_loop()
+    assert loop.threadpool_size == 1
+    loop.close()
+    monkeypatch.setenv("PHASELOOP_THREADPOOL_SIZE", "many")
+    loop = phaseloop.new_event_loop()
+    with pytest.raises(ValueError, match="PHASELOOP_THREADPOOL_SIZE"):
+        loop.run_in_executor(None, print)
+    loop.close()
+
+
+def test_pool_of_one_completes_in_submission_order() -> None:
+    loop = phaseloop.new_event_loop(threadpool_size=1)
+    out: list[str] = []
+    try:
+
+        async def main() -> None:
+            slow = loop.run_in_executor(None, busy, 30)
+            fast = loop.run_in_executor(None, busy, 0)
+            slow.add_done_callback(lambda _: out.append("slow"))
+            fast.add_done_callback(lambda _: out.append("fast"))
+            await asyncio.gather(slow, fast)
+
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert out == ["slow", "fast"]
+
+
+def test_pool_carries_contextvars_and_errors(loop: phaseloop.EventLoop) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    def job() -> str:
+        return var.get()
+
+    def failing() -> None:
+        raise KeyError("inside the worker")
+
+    async def main() -> str:
+        var.set("from-task")
+        with pytest.raises(KeyError, match="inside the worker"):
+            await loop.run_in_executor(None, failing)
+        return await asyncio.to_thread(job)
+
+    assert loop.run_until_complete(main()) == "from-task"
+
+
+def test_pending_jobs_keep_loop_alive_and_shutdown_cancels_queued(loop: phaseloop.EventLoop) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def blocker() -> str:
+        started.set()
+        release.wait()
+        return "ran"
+
+    async def main() -> list[object]:
+        loop._pool_option = 1
+        running = loop.run_in_executor(None, blocker)
+        queued = loop.run_in_executor(None, print)
+        assert loop.is_alive()
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        threading.Timer(0.01, release.set).start()
+        await loop.shutdown_default_executor()
+        return [await running, queued.cancelled()]
+
+    assert loop.run_until_complete(main()) == ["ran", True]
+    assert not loop.is_alive()
+
+
+def test_close_releases_threads_and_fds() -> None:
+    before_threads = threading.active_count()
+    before_fds = len(os.listdir("/proc/self/fd"))
+    loop = phaseloop.new_event_loop()
+    loop.run_until_complete(loop.run_in_executor(None, os.getpid))
+    loop.close()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before_threads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gc.collect()
+    assert threading.active_count() == before_threads
+    assert len(os.listdir("/proc/self/fd")) == before_fds
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------
+
+
+def test_entry_points_give_phaseloop() -> None:
+    async def which() -> str:
+        return type(asyncio.get_running_loop()).__name__
+
+    assert phaseloop.run(which()) == "EventLoop"
+    with asyncio.Runner(loop_factory=phaseloop.new_event_loop) as runner:
+        assert runner.run(which()) == "EventLoop"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = asyncio.get_event_loop_policy()
+        asyncio.set_event_loop_policy(phaseloop.EventLoopPolicy(wakeups="immediate"))
+        try:
+            loop = asyncio.new_event_loop()
+            assert isinstance(loop, phaseloop.EventLoop) and loop.wakeups == "immediate"
+            loop.close()
+            assert asyncio.run(which()) == "EventLoop"
+        finally:
+            asyncio.set_event_loop_policy(old)
+
+
+def test_importing_phaseloop_raises_no_deprecation_warning() -> None:
+    import subprocess
+
+    code = "import phaseloop, phaseloop.node"
+    result = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
