@@ -20,7 +20,7 @@ import warnings
 from asyncio import base_events, events, futures, unix_events
 from asyncio.log import logger
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .handles import Immediate, PhaseHook
 from .queues import CHECK, MICROTASK, WAKEUP_MODES, Router
@@ -34,6 +34,7 @@ _MIN_TIMERS_TO_COMPACT: Final = 100
 _EVENT_READ: Final = 1
 _EVENT_WRITE: Final = 2
 
+_T = TypeVar("_T")
 _TimerEntry = tuple[float, int, Any]  # (when, creation order, TimerHandle)
 
 # The stdlib selector loop, typed as Any: phaseloop overrides and reads its
@@ -589,6 +590,20 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             return self._pool.size
         return resolve_size(self._pool_option)
 
+    def queue_work(self, func: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """Run ``func(*args)`` on the loop's thread pool (libuv's ``uv_queue_work``), always.
+
+        Unlike ``run_in_executor(None, ...)`` this ignores ``set_default_executor``.
+        The future completes in the poll phase; cancelling it before a worker
+        starts the job means the job never runs.
+        """
+        self._check_closed()
+        if not callable(func):
+            raise TypeError(f"a callable object was expected by queue_work(), got {func!r}")
+        future: asyncio.Future[_T] = self.create_future()
+        self._get_pool().submit(func, args, future)
+        return future
+
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Run ``func(*args)`` in ``executor``, or in the loop's thread pool when None."""
         self._check_closed()
@@ -600,9 +615,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             executor = self._default_executor
             if executor is None:
                 self._check_default_executor()
-                future: asyncio.Future[Any] = self.create_future()
-                self._get_pool().submit(func, args, future)
-                return future
+                return self.queue_work(func, *args)
         return futures.wrap_future(executor.submit(func, *args), loop=self)
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
