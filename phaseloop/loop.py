@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from .handles import Immediate, PhaseHook
-from .queues import CHECK, MICROTASK, WAKEUP_MODES, Router
+from .queues import WAKEUP_MODES, Router
 from .threadpool import ThreadPool, check_size_option, resolve_size
 from .timers import NodeTimers
 
@@ -94,7 +94,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._ref_hooks = 0
         self._active_idle = 0
         self._pool: ThreadPool | None = None
-        self._router = Router(self, wakeups)
+        self._route = Router(self, wakeups, self._microtasks, self._immediates, self._closing).route
         # How run_forever behaves this time (see _run_once's prelude).
         self._starting = False
         self._until_dead = False
@@ -115,16 +115,23 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             if not self._start_up():
                 return
         self.iteration += 1
-        self._run_pending()
-        self._run_hooks("idle", self._idle_hooks)
-        self._run_hooks("prepare", self._prepare_hooks)
-        self._run_poll(self._poll_timeout())
-        for _ in range(MAX_PENDING_ROUNDS):
-            if not self._pending:
-                break
+        # Empty phases are skipped without a call: this runs once per callback in the worst case.
+        if self._pending:
             self._run_pending()
-        self._run_check()
-        self._run_closing()
+        if self._idle_hooks:
+            self._run_hooks("idle", self._idle_hooks)
+        if self._prepare_hooks:
+            self._run_hooks("prepare", self._prepare_hooks)
+        self._run_poll(self._poll_timeout())
+        if self._pending:
+            for _ in range(MAX_PENDING_ROUNDS):
+                self._run_pending()
+                if not self._pending:
+                    break
+        if self._immediates or self._check_hooks:
+            self._run_check()
+        if self._closing:
+            self._run_closing()
         self._run_timers()
         if self._stopping and self._closing:
             # Handles closed by the timers that stopped the loop: close them
@@ -163,10 +170,13 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
 
     def _run_timers(self) -> None:
         """Due asyncio timers and Node timer lists, all against one frozen ``now`` (R7, R10)."""
-        self.phase = "timers"
+        heap = self._timers
+        node = self._node_timers
         now = time.monotonic()
         end = now + self._clock_resolution
-        heap = self._timers
+        if not node._queue and (not heap or heap[0][0] >= end):
+            return  # nothing can be due
+        self.phase = "timers"
         due: collections.deque[_TimerEntry] = collections.deque()
         while heap and heap[0][0] < end:
             entry = heapq.heappop(heap)
@@ -176,7 +186,6 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             else:
                 due.append(entry)
         now_ms = int(now * 1000)
-        node = self._node_timers
         invoke = self._invoke
         try:
             while True:
@@ -274,18 +283,31 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
 
     def _run_check(self) -> None:
         """Check hooks, then the immediates queued before this phase began (R16)."""
-        self._run_hooks("check", self._check_hooks)
+        if self._check_hooks:
+            self._run_hooks("check", self._check_hooks)
         immediates = self._immediates
         if not immediates:
             return
         self.phase = "check"
         self._check_generation += 1
         self._immediate_unrefs = 0
-        invoke = self._invoke
-        for _ in range(len(immediates)):
-            handle = immediates.popleft()
-            if not handle._cancelled:
-                invoke(handle)
+        if self._debug:
+            invoke = self._invoke
+            for _ in range(len(immediates)):
+                handle = immediates.popleft()
+                if not handle._cancelled:
+                    invoke(handle)
+        else:
+            # _invoke_fast, inlined: the hottest loop of asyncio code on phaseloop.
+            popleft = immediates.popleft
+            ticks = self._ticks
+            microtasks = self._microtasks
+            for _ in range(len(immediates)):
+                handle = popleft()
+                if not handle._cancelled:
+                    handle._run()
+                    if ticks or microtasks:
+                        self._drain()
         self.phase = None
 
     def _run_closing(self) -> None:
@@ -293,7 +315,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         if not self._closing:
             return
         self.phase = "close"
-        closing, self._closing = self._closing, collections.deque()
+        # Handles closed from here on wait for the next close phase (the deque
+        # stays the same object: the router holds its appendleft).
+        closing = collections.deque(self._closing)
+        self._closing.clear()
         invoke = self._invoke
         try:
             while closing:
@@ -301,9 +326,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 if not handle._cancelled:
                     invoke(handle)
         finally:
-            if closing:  # a callback raised through the loop: keep the rest
-                closing.extend(self._closing)
-                self._closing = closing
+            self._closing.extend(closing)  # left over only if a callback raised through the loop
             self.phase = None
 
     # ------------------------------------------------------------------
@@ -392,24 +415,15 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         handle: Any = events.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
-        self._enqueue(handle, callback, args)
+        self._route(callback, args)(handle)
         return handle  # type: ignore[no-any-return]
 
     def _call_soon(
         self, callback: Callable[..., object], args: tuple[Any, ...], context: Any
     ) -> events.Handle:
         handle = events.Handle(callback, args, self, context)
-        self._enqueue(handle, callback, args)
+        self._route(callback, args)(handle)
         return handle
-
-    def _enqueue(self, handle: events.Handle, callback: Any, args: tuple[Any, ...]) -> None:
-        route = self._router.route(callback, args)
-        if route == MICROTASK:
-            self._microtasks.append(handle)
-        elif route == CHECK:
-            self._immediates.append(handle)
-        else:  # a uv_close callback: most recently closed runs first
-            self._closing.appendleft(handle)
 
     def call_soon_threadsafe(
         self, callback: Callable[..., object], *args: Any, context: Any = None
