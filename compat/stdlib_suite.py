@@ -20,8 +20,10 @@ import importlib
 import inspect
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 from typing import Any
@@ -63,7 +65,40 @@ MODULES = [
     "test_waitfor",
 ]
 
-MODULE_TIMEOUT = 600
+# phaseloop's failures that follow from Node's ordering, with the rule (docs/semantics.md,
+# "Deviations from stock asyncio"). Any other failure on phaseloop is a bug.
+EXPLAINED = {
+    "test_locks.BarrierTests.test_repr": (
+        "R19/R20: the released waiters' wake-ups are microtasks, so they leave the barrier before "
+        "the test's sleep(0) (an immediate) returns, and the 'draining' state is never observed"
+    ),
+    "test_timeouts.TimeoutTests.test_nested_timeouts": (
+        "R11: microtasks run between two timers of one phase; the outer timeout's cancellation "
+        "reaches the task before the inner timer (same deadline) fires, so cm2 never expires"
+    ),
+    "test_streams.StreamTests.test_async_writer_api_exception_after_close": (
+        "R25: connection_lost runs in the close phase, after the check phase where drain()'s "
+        "sleep(0) resumes, so drain() right after close() does not see the lost connection"
+    ),
+    "test_subprocess.SubprocessThreadedWatcherTests.test_cancel_make_subprocess_transport_exec": (
+        "R19/R21: the creation chain runs to its end in microtasks before call_soon(task.cancel) "
+        "(an immediate), so there is nothing left to cancel and the child keeps running"
+    ),
+    "test_subprocess.SubprocessThreadedWatcherTests.test_cancel_post_init": (
+        "R19/R21: as test_cancel_make_subprocess_transport_exec"
+    ),
+}
+
+MODULE_TIMEOUT = 900
+TEST_TIMEOUT = 45  # a hung test fails with TimeoutError instead of stalling its module
+
+
+class TestTimedOut(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise TestTimedOut(f"test did not finish within {TEST_TIMEOUT}s")
 
 
 def resolve(spec: str) -> Any:
@@ -88,6 +123,9 @@ def install(spec: str) -> None:
             else:
                 super().__init__()
 
+    if not hasattr(probe, "_default_executor"):
+        # test_asyncio's close_loop() reads this stdlib attribute (uvloop has none).
+        LoopUnderTest._default_executor = None  # type: ignore[attr-defined]
     LoopUnderTest.__name__ = base.__name__
     LoopUnderTest.__qualname__ = base.__qualname__
     from asyncio import unix_events
@@ -102,7 +140,16 @@ class _Result(unittest.TextTestResult):
         super().__init__(*args, **kwargs)
         self.passed: list[str] = []
 
-    def addSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802 - unittest's name
+    def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802 - unittest's name
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(TEST_TIMEOUT)
+        super().startTest(test)
+
+    def stopTest(self, test: unittest.TestCase) -> None:  # noqa: N802
+        signal.alarm(0)
+        super().stopTest(test)
+
+    def addSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802
         super().addSuccess(test)
         self.passed.append(test.id())
 
@@ -132,17 +179,18 @@ def run_module(module: str, spec: str) -> dict[str, Any]:
 
 def run_all(specs: list[str], modules: list[str], jobs: int) -> list[dict[str, Any]]:
     work = [(spec, module) for module in modules for spec in specs]
-    running: list[tuple[str, str, subprocess.Popen[str], float]] = []
+    running: list[tuple[str, str, subprocess.Popen[str], float, Any]] = []
     results: list[dict[str, Any]] = []
     while work or running:
         while work and len(running) < jobs:
             spec, module = work.pop(0)
             cmd = [sys.executable, os.path.abspath(__file__), "--child", module, "--loop", spec]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            running.append((spec, module, proc, time.monotonic()))
+            out = tempfile.TemporaryFile("w+")  # not a pipe: a big report must not block the child
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, text=True)
+            running.append((spec, module, proc, time.monotonic(), out))
         time.sleep(0.05)
         for item in list(running):
-            spec, module, proc, started = item
+            spec, module, proc, started, outfile = item
             elapsed = time.monotonic() - started
             if proc.poll() is None and elapsed < MODULE_TIMEOUT:
                 continue
@@ -152,11 +200,13 @@ def run_all(specs: list[str], modules: list[str], jobs: int) -> list[dict[str, A
                 proc.wait()
                 entry: dict[str, Any] = {"module": module, "crashed": f"timed out after {MODULE_TIMEOUT}s"}
             else:
-                out = proc.stdout.read() if proc.stdout else ""
+                outfile.seek(0)
+                out = outfile.read()
                 lines = [line for line in out.splitlines() if line.startswith("{")]
                 entry = (
                     json.loads(lines[-1]) if lines else {"module": module, "crashed": f"rc={proc.returncode}"}
                 )
+            outfile.close()
             entry["loop"] = spec
             entry["seconds"] = round(elapsed, 1)
             results.append(entry)
@@ -195,17 +245,22 @@ def main() -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"python": sys.version.split()[0], "results": results}, fh, indent=1)
-    bad = 0
+    unexplained = []
     for spec in specs:
         rows = [r for r in results if r["loop"] == spec and "passed" in r]
         totals = {k: sum(r[k] for r in rows) for k in ("passed", "failed", "errors", "skipped")}
-        crashed = sum(1 for r in results if r["loop"] == spec and "crashed" in r)
-        bad += totals["failed"] + totals["errors"] + crashed
+        crashed = [r["module"] for r in results if r["loop"] == spec and "crashed" in r]
         print(
             f"{spec}: passed={totals['passed']} failed={totals['failed']} errors={totals['errors']} "
-            f"skipped={totals['skipped']}" + (f" crashed_modules={crashed}" if crashed else "")
+            f"skipped={totals['skipped']}" + (f" crashed_modules={','.join(crashed)}" if crashed else "")
         )
-    return 1 if bad else 0
+        if spec == LOOPS["phaseloop"]:
+            failures = [t.removeprefix("test.test_asyncio.") for r in rows for t in r["failures"]]
+            unexplained += [t for t in failures if t not in EXPLAINED] + crashed
+            for test in failures:
+                print(f"  {'explained' if test in EXPLAINED else 'UNEXPLAINED'}: {test}")
+    # Only phaseloop is held to this: the other loops are references.
+    return 1 if unexplained else 0
 
 
 if __name__ == "__main__":
