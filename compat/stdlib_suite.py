@@ -72,6 +72,10 @@ EXPLAINED = {
         "R19/R20: the released waiters' wake-ups are microtasks, so they leave the barrier before "
         "the test's sleep(0) (an immediate) returns, and the 'draining' state is never observed"
     ),
+    "test_locks.SemaphoreTests.test_acquire_fifo_order_4": (
+        "R19/R20 (3.13): release() wakes c1 with a microtask, which runs before the test's "
+        "sleep(0) (an immediate) returns, so the 'first hasn't woken up yet' state is never seen"
+    ),
     "test_timeouts.TimeoutTests.test_nested_timeouts": (
         "R11: microtasks run between two timers of one phase; the outer timeout's cancellation "
         "reaches the task before the inner timer (same deadline) fires, so cm2 never expires"
@@ -131,6 +135,8 @@ def install(spec: str) -> None:
     from asyncio import unix_events
 
     asyncio.SelectorEventLoop = LoopUnderTest  # type: ignore[misc]
+    if hasattr(asyncio, "EventLoop"):  # 3.13+: the platform's default loop class
+        asyncio.EventLoop = LoopUnderTest
     unix_events.SelectorEventLoop = LoopUnderTest  # type: ignore[attr-defined]
     unix_events._UnixDefaultEventLoopPolicy._loop_factory = LoopUnderTest  # type: ignore[attr-defined]
 

@@ -11,7 +11,7 @@ from asyncio import events, unix_events
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from . import node
+from . import fs, node
 from .handles import Immediate, PhaseHook
 from .loop import PHASES, EventLoop
 from .shim import co, coroutine
@@ -28,6 +28,7 @@ __all__ = [
     "Timeout",
     "TimeoutOverflowWarning",
     "__version__",
+    "fs",
     "co",
     "coroutine",
     "new_event_loop",

@@ -75,13 +75,13 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self.phase = None
         self.iteration = 0
         # The queues (SEMANTICS §1-§3). Only _inbox is touched by other threads.
-        self._ticks: collections.deque[events.Handle] = collections.deque()
-        self._microtasks: collections.deque[events.Handle] = collections.deque()
-        self._immediates: collections.deque[events.Handle] = collections.deque()
+        self._ticks: collections.deque[Any] = collections.deque()
+        self._microtasks: collections.deque[Any] = collections.deque()
+        self._immediates: collections.deque[Any] = collections.deque()
         self._immediate_unrefs = 0  # unref'd or cleared Immediates waiting for the next check
         self._check_generation = 0
-        self._pending: collections.deque[events.Handle] = collections.deque()
-        self._closing: collections.deque[events.Handle] = collections.deque()
+        self._pending: collections.deque[Any] = collections.deque()
+        self._closing: collections.deque[Any] = collections.deque()
         self._inbox: collections.deque[Any] = collections.deque()
         self._wake_pending = False
         self._timers: list[_TimerEntry] = []
@@ -198,6 +198,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     node.run_list(timer_list, now_ms)
                 else:
                     break
+            handle = None  # see _drain_fast
         finally:
             for entry in due:  # only if a callback raised through the loop
                 entry[2]._scheduled = True
@@ -215,6 +216,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             handle = pending.popleft()
             if not handle._cancelled:
                 invoke(handle)
+        handle = None  # see _drain_fast
         self.phase = None
 
     def _run_hooks(self, phase: str, hooks: list[PhaseHook]) -> None:
@@ -278,7 +280,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     self._remove_writer(fileobj)
                 else:
                     invoke(writer)
-        event_list = None
+        event_list = reader = writer = None  # see _drain_fast
         self.phase = None
 
     def _run_check(self) -> None:
@@ -308,6 +310,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     handle._run()
                     if ticks or microtasks:
                         self._drain()
+        handle = None  # see _drain_fast
         self.phase = None
 
     def _run_closing(self) -> None:
@@ -325,6 +328,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 handle = closing.popleft()
                 if not handle._cancelled:
                     invoke(handle)
+            handle = None  # see _drain_fast
         finally:
             self._closing.extend(closing)  # left over only if a callback raised through the loop
             self.phase = None
@@ -335,6 +339,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
 
     def _invoke_fast(self, handle: Any) -> None:
         handle._run()
+        handle = None  # see _drain_fast
         if self._ticks or self._microtasks:
             self._drain()
 
@@ -352,6 +357,9 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 if not handle._cancelled:
                     handle._run()
             if not ticks:
+                # A failed coroutine's frame keeps its callers' frames (f_back), and with
+                # them this local: drop it, or the task lives on in a cycle until the GC.
+                handle = None
                 return
 
     def _run_timed(self, handle: Any) -> None:
@@ -369,9 +377,11 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 )
         finally:
             self._current_handle = None
+            handle = None  # see _drain_fast
 
     def _invoke_debug(self, handle: Any) -> None:
         self._run_timed(handle)
+        handle = None  # see _drain_fast
         if self._ticks or self._microtasks:
             self._drain()
 
@@ -388,6 +398,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 if not handle._cancelled:
                     self._run_timed(handle)
             if not ticks:
+                handle = None  # see _drain_fast
                 return
 
     def set_debug(self, enabled: bool) -> None:
@@ -453,14 +464,18 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             self._inbox.append(handle)
 
     def _read_from_self(self) -> None:
-        self._wake_pending = False  # before reading: a later post must write again
         super()._read_from_self()
+        # Only after the pipe is drained: clearing first could swallow the byte of a
+        # post made in between, and a later post would then see the flag set and not write.
+        # Posts append before they test the flag, so the batch below includes them.
+        self._wake_pending = False
         inbox = self._inbox
         invoke = self._invoke
         for _ in range(len(inbox)):
             handle = inbox.popleft()
             if not handle._cancelled:
                 invoke(handle)
+        handle = None  # see _drain_fast
 
     def call_at(
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None

@@ -48,7 +48,17 @@ def check_size_option(option: object) -> int | None:
 class Job:
     """One unit of pool work. The loop runs it as a handle once it is done (``_run``)."""
 
-    __slots__ = ("_fn", "_args", "_context", "future", "_result", "_exception", "_cancelled", "_pool")
+    __slots__ = (
+        "_fn",
+        "_args",
+        "_context",
+        "future",
+        "_result",
+        "_exception",
+        "_cancelled",
+        "_skipped",
+        "_pool",
+    )
 
     def __init__(
         self,
@@ -65,10 +75,22 @@ class Job:
         self._result: Any = None
         self._exception: BaseException | None = None
         self._cancelled = False  # read by the loop's callback runner: a job is a handle
+        self._skipped = False
+
+    @property
+    def _callback(self) -> Callable[..., Any]:
+        # Read by asyncio's slow-callback report in debug mode (base_events._format_handle).
+        return self._fn
+
+    def __repr__(self) -> str:
+        return f"<thread-pool job {self._fn!r}>"
 
     def execute(self) -> None:
         """Worker side: run the function unless its awaiter gave up while it was queued."""
-        if self.future.cancelled() or self._pool.closing:
+        if self.future.cancelled():
+            return
+        if self._pool.closing:
+            self._skipped = True  # taken by a worker as the pool shut down: it never ran
             return
         try:
             self._result = self._context.run(self._fn, *self._args)
@@ -80,6 +102,9 @@ class Job:
         self._pool.pending -= 1
         future = self.future
         if future.done():
+            return
+        if self._skipped:
+            future.cancel()
             return
         exc = self._exception
         if exc is None:

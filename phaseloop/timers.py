@@ -220,10 +220,12 @@ class NodeTimers:
         msecs = timer_list.msecs
         timers = timer_list.timers
         invoke = self._loop._invoke
+        timer: Any
         while timers:
             timer = next(iter(timers))
             if now - timer._start < msecs:
                 timer_list.expiry = max(timer._start + msecs, now + 1)
+                timer = None
                 timer_list.id = next(self._ids)
                 heapq.heappush(self._queue, (timer_list.expiry, timer_list.id, timer_list))
                 return
@@ -236,6 +238,7 @@ class NodeTimers:
                     self.insert(timer, start)
                 else:
                     self.retire(timer)
+        timer = None  # a failed callback's frames keep this one alive (see EventLoop._drain_fast)
         if self._lists.get(msecs) is timer_list:
             del self._lists[msecs]
 

@@ -649,6 +649,35 @@ def test_exceptions_in_every_phase_reach_the_handler(loop: phaseloop.EventLoop) 
     assert "idle@idle" in errors and "prepare@prepare" in errors
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_failed_task_is_released_at_once_not_by_the_gc(debug: bool) -> None:
+    """A task that failed unobserved is reported as soon as it is dropped, as on the stock loop.
+
+    A failed coroutine's frame keeps its callers' frames alive (f_back); a loop frame that still
+    held the task's step in a local would keep the task in a cycle until the cycle collector ran.
+    """
+    loop = phaseloop.new_event_loop(debug=debug)
+    reported: list[str] = []
+    loop.set_exception_handler(lambda _, ctx: reported.append(ctx["message"]))
+
+    async def fails() -> None:
+        raise ZeroDivisionError
+
+    async def main() -> None:
+        loop.create_task(fails())
+        await asyncio.sleep(0)
+        reported.append("after-sleep")
+
+    gc.disable()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        gc.enable()
+        loop.close()
+    assert reported[0] == "Task exception was never retrieved"
+    assert reported[-1] == "after-sleep"
+
+
 def test_debug_mode_reports_slow_callbacks(caplog: pytest.LogCaptureFixture) -> None:
     loop = phaseloop.new_event_loop(debug=True)
     loop.slow_callback_duration = 0.01
