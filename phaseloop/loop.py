@@ -191,14 +191,11 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             while True:
                 timer_list = node.due_list(now_ms)
                 if due and (timer_list is None or due[0][0] * 1000 < timer_list.expiry):
-                    handle = due.popleft()[2]
-                    if not handle._cancelled:
-                        invoke(handle)
+                    invoke(due.popleft()[2])
                 elif timer_list is not None:
                     node.run_list(timer_list, now_ms)
                 else:
                     break
-            handle = None  # see _drain_fast
         finally:
             for entry in due:  # only if a callback raised through the loop
                 entry[2]._scheduled = True
@@ -213,10 +210,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self.phase = "pending"
         invoke = self._invoke
         for _ in range(len(pending)):
-            handle = pending.popleft()
-            if not handle._cancelled:
-                invoke(handle)
-        handle = None  # see _drain_fast
+            invoke(pending.popleft())
         self.phase = None
 
     def _run_hooks(self, phase: str, hooks: list[PhaseHook]) -> None:
@@ -296,9 +290,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         if self._debug:
             invoke = self._invoke
             for _ in range(len(immediates)):
-                handle = immediates.popleft()
-                if not handle._cancelled:
-                    invoke(handle)
+                invoke(immediates.popleft())
         else:
             # _invoke_fast, inlined: the hottest loop of asyncio code on phaseloop.
             popleft = immediates.popleft
@@ -308,9 +300,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 handle = popleft()
                 if not handle._cancelled:
                     handle._run()
+                    handle = None  # before the drain: see _invoke_fast
                     if ticks or microtasks:
                         self._drain()
-        handle = None  # see _drain_fast
+        handle = None
         self.phase = None
 
     def _run_closing(self) -> None:
@@ -325,10 +318,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         invoke = self._invoke
         try:
             while closing:
-                handle = closing.popleft()
-                if not handle._cancelled:
-                    invoke(handle)
-            handle = None  # see _drain_fast
+                invoke(closing.popleft())
         finally:
             self._closing.extend(closing)  # left over only if a callback raised through the loop
             self.phase = None
@@ -338,8 +328,12 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     # ------------------------------------------------------------------
 
     def _invoke_fast(self, handle: Any) -> None:
+        # Callers pass the handle straight from its queue and keep no reference, so that
+        # dropping it here frees a finished task before its wake-ups run (see _drain_fast).
+        if handle._cancelled:
+            return
         handle._run()
-        handle = None  # see _drain_fast
+        handle = None
         if self._ticks or self._microtasks:
             self._drain()
 
@@ -380,8 +374,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             handle = None  # see _drain_fast
 
     def _invoke_debug(self, handle: Any) -> None:
+        if handle._cancelled:
+            return
         self._run_timed(handle)
-        handle = None  # see _drain_fast
+        handle = None
         if self._ticks or self._microtasks:
             self._drain()
 
@@ -472,10 +468,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         inbox = self._inbox
         invoke = self._invoke
         for _ in range(len(inbox)):
-            handle = inbox.popleft()
-            if not handle._cancelled:
-                invoke(handle)
-        handle = None  # see _drain_fast
+            invoke(inbox.popleft())
 
     def call_at(
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None

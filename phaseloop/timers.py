@@ -62,6 +62,10 @@ def coerce_delay(delay: object) -> int:
     return int(after)
 
 
+def _run(handle: Any) -> None:
+    handle._run()
+
+
 class Timeout(events.Handle):
     """What ``set_timeout``/``set_interval`` return: Node's ``Timeout``."""
 
@@ -219,7 +223,10 @@ class NodeTimers:
         """Node's ``listOnTimeout``: run every due timer of one list, in order, at frozen ``now``."""
         msecs = timer_list.msecs
         timers = timer_list.timers
-        invoke = self._loop._invoke
+        loop = self._loop
+        run = loop._run_timed if loop._debug else _run
+        ticks = loop._ticks
+        microtasks = loop._microtasks
         timer: Any
         while timers:
             timer = next(iter(timers))
@@ -232,13 +239,16 @@ class NodeTimers:
             del timers[timer]
             timer._list = None
             start = now_ms() if timer._repeat else 0  # R14: measured from callback start
-            invoke(timer)
+            run(timer)
+            # Re-armed before the drain, as Node's listOnTimeout does in its finally.
             if timer._list is None:  # not refreshed by its own callback
                 if timer._repeat and not timer._cancelled:
                     self.insert(timer, start)
                 else:
                     self.retire(timer)
-        timer = None  # a failed callback's frames keep this one alive (see EventLoop._drain_fast)
+            timer = None  # a failed callback's frames keep this frame alive (EventLoop._invoke_fast)
+            if ticks or microtasks:
+                loop._drain()
         if self._lists.get(msecs) is timer_list:
             del self._lists[msecs]
 

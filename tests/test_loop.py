@@ -678,6 +678,31 @@ def test_failed_task_is_released_at_once_not_by_the_gc(debug: bool) -> None:
     assert reported[-1] == "after-sleep"
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_check_phase_drops_the_step_it_ran_before_draining(debug: bool) -> None:
+    """While the wake-ups caused by a task's last step are drained, nothing holds that step.
+
+    (A held step keeps the task, its exception and that exception's frames alive: anyio's
+    test_exception_refcycles_parent_task found it.)
+    """
+    loop = phaseloop.new_event_loop(debug=debug)
+    held: list[list[str]] = []
+
+    async def child() -> None:
+        await asyncio.sleep(0)  # its last step runs as an immediate
+
+    async def main() -> None:
+        task = loop.create_task(child())
+        await task  # resumed by a wake-up drained right after the child's last step
+        held.append([type(r).__name__ for r in gc.get_referrers(task) if "Step" in type(r).__name__])
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert held == [[]]
+
+
 def test_debug_mode_reports_slow_callbacks(caplog: pytest.LogCaptureFixture) -> None:
     loop = phaseloop.new_event_loop(debug=True)
     loop.slow_callback_duration = 0.01

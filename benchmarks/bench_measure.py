@@ -1,0 +1,101 @@
+"""What every benchmark of the suite shares: how one is declared, run on a loop, and measured.
+
+A benchmark is a function ``(new_loop, size) -> Measured`` in one of the ``bench_*``
+modules that ``run.py`` lists. ``run.py`` calls it in a fresh process, once per
+(loop, benchmark, repetition), and collects what it returns. Every metric is
+"lower is better" (time per operation, lateness, memory), so a ratio to the stock
+loop reads the same way everywhere: below 1 is better than stock asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+NewLoop = Callable[[], asyncio.AbstractEventLoop]
+
+FULL, QUICK, SMOKE = "full", "quick", "smoke"
+PROFILES = (FULL, QUICK, SMOKE)
+
+
+class Unsupported(Exception):
+    """Raised by a benchmark when the loop under test cannot run it (a result, not a failure)."""
+
+
+@dataclass
+class Measured:
+    """What one run of a benchmark returns: metrics for the table, and facts for the JSON file."""
+
+    metrics: dict[str, float]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: its function, its sizes per profile, and where it applies.
+
+    ``phaseloop_only`` marks the Node-API scenarios (``phaseloop.node``); ``node`` names
+    the JavaScript reference, ``(script under benchmarks/node/, scenario)``, which gets
+    the size as its last argument and prints the same metrics as JSON.
+    """
+
+    name: str
+    func: Callable[[NewLoop, int], Measured]
+    sizes: dict[str, int]
+    phaseloop_only: bool = False
+    node: tuple[str, str] | None = None
+    min_python: tuple[int, int] = (3, 11)
+
+    def size(self, profile: str) -> int:
+        return self.sizes[profile]
+
+    @property
+    def about(self) -> str:
+        """The first line of the function's docstring."""
+        lines = (self.func.__doc__ or "").strip().splitlines()
+        return lines[0].replace("``", "") if lines else ""
+
+
+def sizes(full: int, quick: int, smoke: int) -> dict[str, int]:
+    """The workload size of each profile: the default run, ``--quick`` and ``--smoke``."""
+    return {FULL: full, QUICK: quick, SMOKE: smoke}
+
+
+def run_on(new_loop: NewLoop, main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run ``main()`` to completion on a fresh loop from ``new_loop`` (asyncio.Runner, as asyncio.run)."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(main())
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far (``ru_maxrss``), in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def current_rss_kib() -> float:
+    """This process's resident set size now, in KiB (from /proc; the peak where there is no /proc)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            resident_pages = int(statm.read().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE") / 1024
+    except OSError:
+        return peak_rss_mib() * 1024
+
+
+def per_op_us(seconds: float, ops: int) -> float:
+    """Microseconds per operation."""
+    return seconds * 1e6 / max(ops, 1)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of already sorted values (``fraction`` in [0, 1])."""
+    if not sorted_values:
+        return float("nan")
+    rank = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]

@@ -1,0 +1,445 @@
+"""Run the benchmark suite on any set of event loops, interleaved run by run; print medians and ratios.
+
+    python benchmarks/run.py --loops asyncio:new_event_loop,uvloop:new_event_loop,phaseloop:new_event_loop \\
+        [--quick | --smoke] [--only NAME,...] [--reps N] [--json out.json] [--markdown]
+
+A loop is ``MODULE:FACTORY``; its column is named after the module. Each
+(benchmark, loop, repetition) runs in a fresh process (``run.py --child ...``), and
+the loops take turns within each repetition, in a rotating order, so that drift in
+the machine's load hits every loop alike. The table shows the median of the
+repetitions (5 by default, 3 with ``--quick``, 1 with ``--smoke``) and, in
+parentheses, the ratio to the stock loop (``asyncio:...``; the first loop if
+none is): every metric is lower-is-better, so below 1x beats stock asyncio.
+Node-API rows (phaseloop only) are compared with phaseloop instead, and where
+``node`` is on PATH a ``node`` column runs the same scenario in Node.js
+(``benchmarks/node/*.js``).
+
+``--only`` takes benchmark names or group names (``core``, ``node``, ``net``, ``tree``,
+``latency``). ``--smoke`` uses tiny sizes, one repetition, and asyncio + phaseloop
+unless ``--loops`` says otherwise: it checks that everything runs, not how fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from bench_measure import FULL, QUICK, SMOKE, Benchmark, Unsupported  # noqa: E402
+
+GROUPS = {
+    "core": "bench_core",
+    "node": "bench_node",
+    "net": "bench_net",
+    "tree": "bench_tree",
+    "latency": "bench_latency",
+}
+NODE = "node"  # the Node.js reference column
+STOCK_MODULE = "asyncio"
+DEFAULT_LOOPS = "asyncio:new_event_loop,uvloop:new_event_loop,phaseloop:new_event_loop"
+SMOKE_LOOPS = "asyncio:new_event_loop,phaseloop:new_event_loop"
+RUN_LIMIT = {FULL: 600.0, QUICK: 300.0, SMOKE: 120.0}  # seconds for one child process
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """``MODULE:FACTORY``, or the Node.js reference."""
+
+    module: str
+    factory: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.module
+
+    @property
+    def is_node(self) -> bool:
+        return self.module == NODE and not self.factory
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.factory}" if self.factory else self.module
+
+
+def parse_loops(text: str) -> list[LoopSpec]:
+    specs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        module, sep, factory = item.partition(":")
+        if not sep or not module or not factory:
+            raise SystemExit(f"--loops: {item!r} is not MODULE:FACTORY")
+        specs.append(LoopSpec(module, factory))
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise SystemExit("--loops: each loop needs its own module name (it names the column)")
+    return specs
+
+
+def suite() -> list[tuple[str, Benchmark]]:
+    """Every benchmark, as (group, benchmark), in suite order."""
+    found = []
+    for group, module_name in GROUPS.items():
+        module = importlib.import_module(module_name)
+        found.extend((group, bench) for bench in module.BENCHMARKS)
+    return found
+
+
+def find_benchmark(name: str) -> Benchmark:
+    for _, bench in suite():
+        if bench.name == name:
+            return bench
+    raise SystemExit(f"no benchmark named {name!r}")
+
+
+def applies(bench: Benchmark, loop: LoopSpec) -> bool:
+    if loop.is_node:
+        return bench.node is not None
+    if bench.phaseloop_only:
+        return loop.module.split(".")[0] == "phaseloop"
+    return True
+
+
+# --- one run, in the child process -----------------------------------------------------
+
+_ALLOCATOR_PRIMER = [bytearray(1 << 20)]  # allocated here, freed by child() before the benchmark
+
+
+def _module_version(name: str) -> str | None:
+    if name == STOCK_MODULE:
+        return platform.python_version()
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    return getattr(module, "__version__", None)
+
+
+def child(bench_name: str, loop_text: str, profile: str) -> None:
+    """Run one benchmark once on one loop and print its result as one JSON line."""
+    from bench_measure import peak_rss_mib
+
+    if importlib.util.find_spec("phaseloop") is None:
+        sys.path.append(str(REPO))  # a checkout that is neither installed nor on PYTHONPATH
+    bench = find_benchmark(bench_name)
+    (spec,) = parse_loops(loop_text)
+    # glibc raises its mmap threshold for good once a large mmap'ed block is freed; whether
+    # that already happened depends on what the process imported. Without this, the stock
+    # transports' 256 KiB recv buffers cost an mmap, 2 page faults and a munmap per read
+    # in some children and not in others (seen as a 3x swing in echo system time).
+    del _ALLOCATOR_PRIMER[:]
+    factory = getattr(importlib.import_module(spec.module), spec.factory)
+    size = bench.size(profile)
+    try:
+        measured = bench.func(factory, size)
+    except Unsupported as exc:
+        print(json.dumps({"benchmark": bench.name, "loop": spec.name, "size": size, "unsupported": str(exc)}))
+        return
+    info = dict(measured.info)
+    info.setdefault("peak RSS MiB", round(peak_rss_mib(), 1))
+    record = {
+        "benchmark": bench.name,
+        "loop": spec.name,
+        "loop_spec": str(spec),
+        "size": size,
+        "metrics": measured.metrics,
+        "info": info,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "loop_version": _module_version(spec.module.split(".")[0]),
+        "phaseloop_version": _module_version("phaseloop"),
+        "uvloop_version": _module_version("uvloop"),
+    }
+    print(json.dumps(record))
+
+
+# --- the driver ------------------------------------------------------------------------
+
+
+def run_one(bench: Benchmark, loop: LoopSpec, profile: str) -> dict[str, Any]:
+    """One fresh process for one (benchmark, loop) run; its record, or one with an ``error``."""
+    size = bench.size(profile)
+    if loop.is_node:
+        assert bench.node is not None
+        script, scenario = bench.node
+        command = ["node", str(BENCH_DIR / "node" / script), scenario, str(size)]
+    else:
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", bench.name]
+        command += ["--loop", str(loop), "--profile", profile]
+    record: dict[str, Any] = {"benchmark": bench.name, "loop": loop.name, "size": size}
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=RUN_LIMIT[profile])
+    except subprocess.TimeoutExpired:
+        record["error"] = f"timed out after {RUN_LIMIT[profile]:.0f} s"
+        return record
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        record["error"] = f"exit status {proc.returncode}: {tail}"
+        record["stderr"] = proc.stderr[-4000:]
+        return record
+    try:
+        result = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        record["error"] = f"unreadable output: {lines[-1][:200]}"
+        return record
+    record.update(result)
+    if loop.is_node:
+        record["loop_version"] = node_version()
+    return record
+
+
+def node_version() -> str | None:
+    try:
+        return subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def fmt(value: float) -> str:
+    if value != value:  # NaN
+        return "nan"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def table_rows(
+    benches: list[Benchmark], loops: list[LoopSpec], records: list[dict[str, Any]]
+) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+    """The header, the rows, and the medians: one row per (benchmark, metric)."""
+    stock = next((loop.name for loop in loops if loop.module == STOCK_MODULE), loops[0].name)
+    header = ["benchmark", "metric"] + [loop.name for loop in loops]
+    rows: list[list[str]] = []
+    medians: dict[str, Any] = {}
+    for bench in benches:
+        runs = [record for record in records if record["benchmark"] == bench.name]
+        metrics: list[str] = []
+        for record in runs:
+            metrics.extend(key for key in record.get("metrics", {}) if key not in metrics)
+        errors = {record["loop"] for record in runs if "error" in record}
+        unsupported = {record["loop"] for record in runs if "unsupported" in record}
+        if sys.version_info < bench.min_python:
+            continue
+        if not metrics:
+            metrics = ["(no result)"]
+        for metric in metrics:
+            values: dict[str, float] = {}
+            for loop in loops:
+                samples = [
+                    r["metrics"][metric]
+                    for r in runs
+                    if r["loop"] == loop.name and metric in r.get("metrics", {})
+                ]
+                if samples:
+                    values[loop.name] = statistics.median(samples)
+            medians.setdefault(bench.name, {})[metric] = values
+            base_name = (
+                stock
+                if stock in values
+                else next((loop.name for loop in loops if loop.name in values and not loop.is_node), None)
+            )
+            base = values.get(base_name) if base_name else None
+            row = [bench.name, metric]
+            for loop in loops:
+                if loop.name in values:
+                    cell = fmt(values[loop.name])
+                    if base and loop.name != base_name and base > 0 and values[loop.name] > 0:
+                        cell += f" ({values[loop.name] / base:.2f}x)"
+                    elif loop.name == base_name and base_name != stock:
+                        cell += " (base)"
+                elif loop.name in errors:
+                    cell = "ERROR"
+                elif loop.name in unsupported:
+                    cell = "unsupported"
+                elif not applies(bench, loop) or sys.version_info < bench.min_python:
+                    cell = "-"
+                else:
+                    cell = "?"
+                row.append(cell)
+            rows.append(row)
+    return header, rows, medians
+
+
+def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+    out = []
+    for line in [header, ["-" * w for w in widths], *rows]:
+        cells = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(line[2:], widths[2:], strict=True)]
+        out.append("  ".join(cells))
+    return "\n".join(out)
+
+
+def checkout() -> str | None:
+    """The commit of this checkout, marked ``+dirty`` when phaseloop/ has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "phaseloop"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}{'+dirty' if dirty else ''}" if commit else None
+
+
+def environment(
+    loops: list[LoopSpec], records: list[dict[str, Any]], profile: str, reps: int
+) -> dict[str, Any]:
+    versions = {}
+    for loop in loops:
+        found = next(
+            (r["loop_version"] for r in records if r["loop"] == loop.name and r.get("loop_version")), None
+        )
+        versions[loop.name] = found
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "checkout": checkout(),
+        "profile": profile,
+        "repetitions": reps,
+        "loops": {loop.name: {"spec": str(loop), "version": versions[loop.name]} for loop in loops},
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--loops", help=f"MODULE:FACTORY,... (default {DEFAULT_LOOPS}, uvloop if installed)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller sizes, 3 repetitions")
+    size.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repetition, asyncio + phaseloop")
+    parser.add_argument("--only", help="benchmark or group names, comma-separated")
+    parser.add_argument("--reps", type=int, help="repetitions (default 5, --quick 3, --smoke 1)")
+    parser.add_argument("--json", metavar="PATH", help="write every run and the medians as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
+    parser.add_argument("--no-node", action="store_true", help="no Node.js reference column")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--child", metavar="BENCHMARK", help=argparse.SUPPRESS)
+    parser.add_argument("--loop", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", default=FULL, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        child(args.child, args.loop, args.profile)
+        return 0
+
+    profile = SMOKE if args.smoke else QUICK if args.quick else FULL
+    reps = args.reps or {FULL: 5, QUICK: 3, SMOKE: 1}[profile]
+    if args.loops:
+        loops = parse_loops(args.loops)
+    else:
+        loops = parse_loops(SMOKE_LOOPS if args.smoke else DEFAULT_LOOPS)
+        if importlib.util.find_spec("uvloop") is None:
+            loops = [loop for loop in loops if loop.module != "uvloop"]
+    everything = suite()
+    if args.list:
+        for group, bench in everything:
+            print(f"{group:8} {bench.name:26} {bench.about}")
+        return 0
+    wanted = set(filter(None, (args.only or "").split(",")))
+    unknown = wanted - {bench.name for _, bench in everything} - set(GROUPS)
+    if unknown:
+        raise SystemExit(f"--only: unknown benchmark or group: {', '.join(sorted(unknown))} (see --list)")
+    benches = [bench for group, bench in everything if not wanted or bench.name in wanted or group in wanted]
+    if not args.no_node and shutil.which("node") and any(bench.node for bench in benches):
+        loops.append(LoopSpec(NODE))
+
+    plan = []
+    for bench in benches:
+        if sys.version_info < bench.min_python:
+            continue
+        for rep in range(reps):
+            shift = rep % len(loops)
+            for loop in loops[shift:] + loops[:shift]:
+                if applies(bench, loop):
+                    plan.append((bench, loop, rep))
+
+    load_before = os.getloadavg()
+    records: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for index, (bench, loop, rep) in enumerate(plan, 1):
+        record = run_one(bench, loop, profile)
+        record["rep"] = rep
+        records.append(record)
+        if "error" in record:
+            summary = "ERROR " + record["error"]
+        elif "unsupported" in record:
+            summary = "unsupported: " + record["unsupported"]
+        else:
+            summary = ", ".join(f"{key} {fmt(value)}" for key, value in record["metrics"].items())
+        elapsed = time.monotonic() - started
+        print(
+            f"[{index:3}/{len(plan)} {elapsed:5.0f}s] {bench.name} {loop.name} #{rep + 1}: {summary}",
+            file=sys.stderr,
+        )
+
+    env = environment(loops, records, profile, reps)
+    env["load average before"], env["load average after"] = load_before, os.getloadavg()
+    env["seconds"] = round(time.monotonic() - started, 1)
+    header, rows, medians = table_rows(benches, loops, records)
+    loop_text = ", ".join(f"{name} {info['version'] or '?'}" for name, info in env["loops"].items())
+    print(
+        f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs; "
+        f"{profile} sizes, median of {reps}; loops: {loop_text}; checkout {env['checkout']}"
+    )
+    print(
+        f"{env['seconds']:.0f} s; 1-minute load average {load_before[0]:.1f} before, "
+        f"{env['load average after'][0]:.1f} after (other work on the machine skews the numbers)"
+    )
+    print(
+        "Lower is better; (N.NNx) = ratio to stock asyncio, or to the row's '(base)' loop "
+        "(no ratio where a value is <= 0: a timer can fire early on libuv's cached clock)."
+    )
+    print(render(header, rows, args.markdown))
+    failures = [record for record in records if "error" in record]
+    for record in failures:
+        print(f"ERROR {record['benchmark']} on {record['loop']}: {record['error']}", file=sys.stderr)
+        if record.get("stderr"):
+            print(record["stderr"], file=sys.stderr)
+    if args.json:
+        data = {"environment": env, "medians": medians, "runs": records}
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

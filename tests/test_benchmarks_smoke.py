@@ -1,0 +1,72 @@
+"""The benchmark suite runs end to end: ``benchmarks/run.py --smoke`` on asyncio and phaseloop.
+
+It checks that every benchmark produced a number on every loop it applies to, never how fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "benchmarks" / "run.py"
+NUMBER = re.compile(r"^-?\d+(\.\d+)?( \(\d+\.\d\dx\)| \(base\))?$")
+
+
+def _run_smoke(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = tmp_path / "smoke.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--smoke", "--no-node", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=230,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, json.loads(out.read_text())
+
+
+@pytest.mark.timeout(240)
+def test_smoke_run_prints_a_number_for_every_benchmark(tmp_path: Path) -> None:
+    proc, data = _run_smoke(tmp_path)
+    listed = subprocess.run(
+        [sys.executable, str(RUN), "--list"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split("\n")
+    names = [line.split()[1] for line in listed if line.strip()]
+    min_python = {"tree_eager_sleep0": (3, 12)}
+    expected = {name for name in names if sys.version_info >= min_python.get(name, (3, 0))}
+
+    lines = proc.stdout.splitlines()
+    header_at = next(i for i, line in enumerate(lines) if line.startswith("benchmark "))
+    header = lines[header_at].split()
+    assert header[:2] == ["benchmark", "metric"]
+    assert header[2:] == ["asyncio", "phaseloop"]
+    rows = lines[header_at + 2 :]
+    seen = set()
+    for row in rows:
+        name = row.split()[0]
+        cells = re.split(r"\s{2,}", row.strip())
+        asyncio_cell, phaseloop_cell = cells[-2], cells[-1]
+        assert NUMBER.match(phaseloop_cell), row
+        assert NUMBER.match(asyncio_cell) or asyncio_cell == "-", row
+        if asyncio_cell == "-":  # the Node-API and set_timeout rows are phaseloop's alone
+            assert name.startswith(("set_", "next_tick", "queue_microtask", "latency_set_timeout")), row
+        seen.add(name)
+    assert seen == expected
+
+    runs = data["runs"]
+    assert runs and not [run for run in runs if "error" in run]
+    for run in runs:
+        assert run["metrics"] and all(isinstance(v, float) for v in run["metrics"].values()), run
+        assert run["python"] == platform.python_version()
+        assert run["phaseloop_version"]
+    assert data["environment"]["loops"]["phaseloop"]["version"]
