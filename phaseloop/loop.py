@@ -411,7 +411,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     # ------------------------------------------------------------------
 
     def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> events.Handle:
-        """Queue ``callback(*args)``: an immediate, unless its type says microtask, poll or close."""
+        """Queue ``callback(*args)``: an immediate, unless its type says microtask or close."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
