@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import heapq
 import itertools
 import math
+import select
+import selectors
 import threading
 import time
 import warnings
-from asyncio import base_events, events, futures, unix_events
+from types import FunctionType
+from asyncio import base_events, events, format_helpers, futures, unix_events
 from asyncio.log import logger
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from .handles import Immediate, PhaseHook
-from .queues import WAKEUP_MODES, Router
+from .queues import C_TASK_STEP, DEFERRED_IO_FUNCTIONS, FUTURE_TYPES, WAKEUP_MODES, Router, current_task
 from .threadpool import ThreadPool, check_size_option, resolve_size
 from .timers import NodeTimers
 
@@ -33,8 +37,17 @@ _MAX_SELECT_TIMEOUT: Final = 24 * 3600.0
 _MIN_TIMERS_TO_COMPACT: Final = 100
 _EVENT_READ: Final = 1
 _EVENT_WRITE: Final = 2
+_NOT_EPOLLIN: Final = ~select.EPOLLIN if hasattr(select, "epoll") else 0
+_NOT_EPOLLOUT: Final = ~select.EPOLLOUT if hasattr(select, "epoll") else 0
 
 _T = TypeVar("_T")
+# Handles are built field by field on the fast path: Handle.__init__ costs two Python
+# calls (itself and loop.get_debug) and these are the same slots, set to the same values.
+_new: Final = object.__new__
+_Handle: Final = events.Handle
+_TimerHandle: Final = events.TimerHandle
+_copy_context: Final = contextvars.copy_context
+_monotonic: Final = time.monotonic
 _TimerEntry = tuple[float, int, Any]  # (when, creation order, TimerHandle)
 
 # The stdlib selector loop, typed as Any: phaseloop overrides and reads its
@@ -56,6 +69,11 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
 
     iteration: int
     """How many iterations this loop has started."""
+
+    _run_poll: Callable[[float | None], None]
+    """The poll phase: I/O callbacks of one batch of ready fds (R4), waiting at most
+    ``timeout`` s (None: until an fd is ready). Pool completions and threadsafe calls
+    arrive through the self-pipe. ``_poll_epoll`` or ``_poll_selector``, bound in __init__."""
 
     _stopping: bool  # set by the stdlib base: stop() was called
     _closed = True  # until the stdlib base has set up the loop (its __del__ reads it)
@@ -94,13 +112,24 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._ref_hooks = 0
         self._active_idle = 0
         self._pool: ThreadPool | None = None
-        self._route = Router(self, wakeups, self._microtasks, self._immediates, self._closing).route
+        router = Router(self, wakeups, self._microtasks, self._immediates, self._closing)
+        self._route = router.route
+        self._route_other = router.route_other
+        self._wake = self._microtasks.append if wakeups == "microtask" else self._immediates.append
         # How run_forever behaves this time (see _run_once's prelude).
         self._starting = False
         self._until_dead = False
         self._script: Callable[[], object] | None = None
         self._before_exit: list[events.Handle] = []
         super().__init__(selector)
+        # The poll phase reads an EpollSelector's epoll object directly (the default on
+        # Linux); any other selector (kqueue, poll, a user's) goes through select().
+        if type(self._selector) is selectors.EpollSelector:
+            self._epoll = self._selector._selector
+            self._fd_to_key = self._selector._fd_to_key
+            self._run_poll = self._poll_epoll
+        else:
+            self._run_poll = self._poll_selector
         if debug is not None:
             self.set_debug(debug)
 
@@ -122,7 +151,17 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             self._run_hooks("idle", self._idle_hooks)
         if self._prepare_hooks:
             self._run_hooks("prepare", self._prepare_hooks)
-        self._run_poll(self._poll_timeout())
+        # Poll (R3, R4): the timeout's common case inlined, as this runs once per iteration.
+        if (
+            self._stopping
+            or self._pending
+            or self._closing
+            or self._active_idle
+            or len(self._immediates) > self._immediate_unrefs
+        ):
+            self._run_poll(0)
+        else:
+            self._run_poll(self._wait_timeout())
         if self._pending:
             for _ in range(MAX_PENDING_ROUNDS):
                 self._run_pending()
@@ -132,7 +171,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             self._run_check()
         if self._closing:
             self._run_closing()
-        self._run_timers()
+        if self._timers or self._node_timers._queue:
+            self._run_timers()
         if self._stopping and self._closing:
             # Handles closed by the timers that stopped the loop: close them
             # before run_forever returns, as a libuv loop would before exiting (R5).
@@ -233,12 +273,16 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             or len(self._immediates) > self._immediate_unrefs
         ):
             return 0
+        return self._wait_timeout()
+
+    def _wait_timeout(self) -> float | None:
+        # _poll_timeout when no queue forces a 0 timeout: run_while_alive's end, or the timers.
         if self._until_dead and not self.is_alive():
             return 0
         deadline = self._next_deadline()
         if deadline is None:
             return None
-        timeout = deadline - time.monotonic()
+        timeout = deadline - _monotonic()
         if timeout <= 0:
             return 0
         return min(timeout, _MAX_SELECT_TIMEOUT)
@@ -257,24 +301,51 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 deadline = node_deadline
         return deadline
 
-    def _run_poll(self, timeout: float | None) -> None:
-        """I/O callbacks of one batch of ready fds (R4); pool and threadsafe work arrive via the self-pipe."""
+    def _poll_epoll(self, timeout: float | None) -> None:
+        # selectors.EpollSelector.select without its list of (key, events) pairs:
+        # the same epoll object and fd -> key map, read directly.
         self.phase = "poll"
-        event_list = self._selector.select(timeout)
+        fd_to_key = self._fd_to_key
+        try:
+            ready = self._epoll.poll(-1 if timeout is None else timeout, len(fd_to_key) or 1)
+        except InterruptedError:
+            ready = []
         invoke = self._invoke
-        for key, mask in event_list:
-            fileobj, (reader, writer) = key.fileobj, key.data
+        for fd, flags in ready:
+            key = fd_to_key.get(fd)
+            if key is None:
+                continue
+            reader, writer = key.data
+            # As selectors does: EPOLLHUP and EPOLLERR wake both directions.
+            if flags & _NOT_EPOLLOUT and reader is not None:
+                if reader._cancelled:
+                    self._remove_reader(key.fileobj)
+                else:
+                    invoke(reader)
+            if flags & _NOT_EPOLLIN and writer is not None:
+                if writer._cancelled:
+                    self._remove_writer(key.fileobj)
+                else:
+                    invoke(writer)
+        ready = reader = writer = None  # see _drain_fast
+        self.phase = None
+
+    def _poll_selector(self, timeout: float | None) -> None:
+        self.phase = "poll"
+        invoke = self._invoke
+        for key, mask in self._selector.select(timeout):
+            reader, writer = key.data
             if mask & _EVENT_READ and reader is not None:
                 if reader._cancelled:
-                    self._remove_reader(fileobj)
+                    self._remove_reader(key.fileobj)
                 else:
                     invoke(reader)
             if mask & _EVENT_WRITE and writer is not None:
                 if writer._cancelled:
-                    self._remove_writer(fileobj)
+                    self._remove_writer(key.fileobj)
                 else:
                     invoke(writer)
-        event_list = reader = writer = None  # see _drain_fast
+        reader = writer = None  # see _drain_fast
         self.phase = None
 
     def _run_check(self) -> None:
@@ -298,12 +369,24 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             microtasks = self._microtasks
             for _ in range(len(immediates)):
                 handle = popleft()
-                if not handle._cancelled:
-                    handle._run()
-                    handle = None  # before the drain: see _invoke_fast
-                    if ticks or microtasks:
-                        self._drain()
-        handle = None
+                if handle._cancelled:
+                    continue
+                args = handle._args
+                try:
+                    if not args:
+                        handle._context.run(handle._callback)
+                    elif len(args) == 1:
+                        handle._context.run(handle._callback, args[0])
+                    else:
+                        handle._context.run(handle._callback, *args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._callback_failed(handle, exc)
+                handle = args = None  # before the drain: see _invoke_fast
+                if ticks or microtasks:
+                    self._drain()
+        handle = args = None
         self.phase = None
 
     def _run_closing(self) -> None:
@@ -332,29 +415,61 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         # dropping it here frees a finished task before its wake-ups run (see _drain_fast).
         if handle._cancelled:
             return
-        handle._run()
-        handle = None
+        # Handle._run, inlined here, in _drain_fast and in _run_check, and without its
+        # ``run(callback, *args)``: CPython spends ~200 ns building that call's argument
+        # tuple, five times what the callback's own call costs. Debug mode keeps Handle._run.
+        args = handle._args
+        try:
+            if not args:
+                handle._context.run(handle._callback)
+            elif len(args) == 1:
+                handle._context.run(handle._callback, args[0])
+            else:
+                handle._context.run(handle._callback, *args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._callback_failed(handle, exc)
+        handle = args = None
         if self._ticks or self._microtasks:
             self._drain()
 
     def _drain_fast(self) -> None:
-        """R19: every tick (new ones too), then every microtask; again until both are empty."""
+        """R19: every tick (new ones too), then every microtask (new ones too); again until both are empty."""
         ticks = self._ticks
         microtasks = self._microtasks
+        queue = ticks
         while True:
-            while ticks:
-                handle = ticks.popleft()
-                if not handle._cancelled:
-                    handle._run()
-            while microtasks:
-                handle = microtasks.popleft()
-                if not handle._cancelled:
-                    handle._run()
-            if not ticks:
-                # A failed coroutine's frame keeps its callers' frames (f_back), and with
-                # them this local: drop it, or the task lives on in a cycle until the GC.
-                handle = None
-                return
+            if not queue:
+                queue = microtasks if queue is ticks else ticks
+                if not queue:
+                    # A failed coroutine's frame keeps its callers' frames (f_back), and with
+                    # them these locals: drop them, or the task lives on in a cycle until the GC.
+                    handle = args = None
+                    return
+            handle = queue.popleft()
+            if handle._cancelled:
+                continue
+            args = handle._args  # as in _invoke_fast
+            try:
+                if not args:
+                    handle._context.run(handle._callback)
+                elif len(args) == 1:
+                    handle._context.run(handle._callback, args[0])
+                else:
+                    handle._context.run(handle._callback, *args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._callback_failed(handle, exc)
+
+    def _callback_failed(self, handle: Any, exc: BaseException) -> None:
+        """What Handle._run does with an exception: hand it to the exception handler."""
+        source = format_helpers._format_callback_source(handle._callback, handle._args)  # type: ignore[attr-defined]
+        context = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
+        if handle._source_traceback:
+            context["source_traceback"] = handle._source_traceback
+        self.call_exception_handler(context)
 
     def _run_timed(self, handle: Any) -> None:
         # Debug mode: report slow callbacks, as the stock loop does.
@@ -417,12 +532,37 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        elif not callable(callback):
+            handle: Any = events.Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+            self._route(callback, args)(handle)
+            return handle  # type: ignore[no-any-return]
+        handle = _new(_Handle)
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._loop = self
+        handle._source_traceback = None
+        handle._repr = None
+        handle._context = _copy_context() if context is None else context
+        # Router.route, with its commonest cases inlined: a task step, a Future callback, a function.
+        kind = type(callback)
+        if kind is C_TASK_STEP:
+            if current_task(self) is callback.__self__:  # type: ignore[attr-defined]
+                self._immediates.append(handle)  # a bare ``yield``
+            else:
+                self._wake(handle)
+        elif len(args) == 1 and isinstance(args[0], FUTURE_TYPES):
+            self._wake(handle)
+        elif kind is FunctionType:
+            if callback in DEFERRED_IO_FUNCTIONS:
+                self._microtasks.append(handle)
+            else:
+                self._immediates.append(handle)
+        elif callable(callback):
+            self._route_other(callback)(handle)
+        else:
             raise TypeError(f"a callable object was expected by call_soon(), got {callback!r}")
-        handle: Any = events.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
-        self._route(callback, args)(handle)
         return handle  # type: ignore[no-any-return]
 
     def _call_soon(
@@ -466,29 +606,62 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         # Posts append before they test the flag, so the batch below includes them.
         self._wake_pending = False
         inbox = self._inbox
-        invoke = self._invoke
+        # Not _invoke: the inbox also holds the pool's Jobs, whose _run settles a future.
+        invoke = self._invoke_debug if self._debug else self._invoke_own_run
         for _ in range(len(inbox)):
             invoke(inbox.popleft())
+
+    def _invoke_own_run(self, handle: Any) -> None:
+        # _invoke_fast for handle-like objects with a _run of their own (a Job).
+        if handle._cancelled:
+            return
+        handle._run()
+        handle = None
+        if self._ticks or self._microtasks:
+            self._drain()
+
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> events.TimerHandle:
+        """A timer ``delay`` seconds from now; equal deadlines run in the order they were created."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        when = _monotonic() + delay
+        if type(when) is not float or when != when:  # not a plain float, or NaN
+            _check_when(when)
+        return self._add_timer(when, callback, args, context)
 
     def call_at(
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
     ) -> events.TimerHandle:
         """A timer at loop time ``when``; equal deadlines run in the order they were created."""
-        if when is None:
-            raise TypeError("when cannot be None")
-        if not isinstance(when, (int, float)):
-            raise TypeError(f"when must be a number, got {type(when).__name__}")
-        if math.isnan(when):
-            raise ValueError("when must not be NaN")
-        self._check_closed()
+        if type(when) is not float or when != when:
+            _check_when(when)
+        return self._add_timer(when, callback, args, context)
+
+    def _add_timer(
+        self, when: float, callback: Callable[..., object], args: tuple[Any, ...], context: Any
+    ) -> events.TimerHandle:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        timer: Any
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        elif not callable(callback):
+            timer = events.TimerHandle(when, callback, args, self, context)
+            del timer._source_traceback[-2:]  # this method and call_at/call_later
+        elif callable(callback):
+            timer = _new(_TimerHandle)
+            timer._callback = callback
+            timer._args = args
+            timer._cancelled = False
+            timer._loop = self
+            timer._source_traceback = None
+            timer._repr = None
+            timer._context = _copy_context() if context is None else context
+            timer._when = when
+        else:
             raise TypeError(f"a callable object was expected by call_at(), got {callback!r}")
-        timer: Any = events.TimerHandle(when, callback, args, self, context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
         heapq.heappush(self._timers, (when, next(self._timer_seq), timer))
         timer._scheduled = True
         return timer  # type: ignore[no-any-return]
@@ -713,6 +886,15 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._timers.clear()
         self._node_timers.clear()
         self._before_exit.clear()
+
+
+def _check_when(when: object) -> None:
+    if when is None:
+        raise TypeError("when cannot be None")
+    if not isinstance(when, (int, float)):
+        raise TypeError(f"when must be a number, got {type(when).__name__}")
+    if math.isnan(when):
+        raise ValueError("when must not be NaN")
 
 
 def _fail_unless_done(fut: asyncio.Future[Any], exc: BaseException) -> None:

@@ -30,12 +30,12 @@ WAKEUP_MODES: Final = ("microtask", "immediate")
 
 # The C Task schedules its steps through a private wrapper type; fetch it
 # from a throwaway task rather than by name, which CPython does not export.
-_FUTURE_TYPES: tuple[type, ...] = tuple({asyncio.Future, futures._PyFuture})  # type: ignore[attr-defined]
+FUTURE_TYPES: tuple[type, ...] = tuple({asyncio.Future, futures._PyFuture})  # type: ignore[attr-defined]
 current_task: Final = tasks.current_task
 _PY_TASK_STEP: Final = tasks._PyTask._Task__step  # type: ignore[attr-defined]
 _CLOSE_NAMES: Final = frozenset({"_call_connection_lost", "connection_lost"})
 _DEFERRED_IO_NAMES: Final = frozenset({"_add_reader"})
-_DEFERRED_IO_FUNCTIONS: Final = frozenset({futures._set_result_unless_cancelled})  # type: ignore[attr-defined]
+DEFERRED_IO_FUNCTIONS: Final = frozenset({futures._set_result_unless_cancelled})  # type: ignore[attr-defined]
 
 
 def _c_task_step_type() -> type | None:
@@ -67,7 +67,7 @@ def _c_task_step_type() -> type | None:
     return None if step in (types.MethodType, None) else step
 
 
-_C_TASK_STEP: Final = _c_task_step_type()
+C_TASK_STEP: Final = _c_task_step_type()
 
 
 class Router:
@@ -97,25 +97,29 @@ class Router:
 
     def route(self, callback: Callable[..., object], args: tuple[Any, ...]) -> Callable[[Any], None]:
         kind = type(callback)
-        if kind is _C_TASK_STEP:
+        if kind is C_TASK_STEP:
             # A task that reschedules itself while running did a bare ``yield``.
             if current_task(self._loop) is callback.__self__:  # type: ignore[attr-defined]
                 return self._check
             return self._wakeup
-        if len(args) == 1 and isinstance(args[0], _FUTURE_TYPES):
+        if len(args) == 1 and isinstance(args[0], FUTURE_TYPES):
             return self._wakeup
-        if kind is types.MethodType:
-            func = callback.__func__  # type: ignore[attr-defined]
+        if kind is types.FunctionType:
+            return self._micro if callback in DEFERRED_IO_FUNCTIONS else self._check
+        return self.route_other(callback)
+
+    def route_other(self, callback: Callable[..., object]) -> Callable[[Any], None]:
+        """The route of a callback that is neither a C task step, nor ``cb(future)``, nor a function."""
+        if type(callback) is types.MethodType:
+            func = callback.__func__
             if func is _PY_TASK_STEP:
-                if current_task(self._loop) is callback.__self__:  # type: ignore[attr-defined]
+                if current_task(self._loop) is callback.__self__:
                     return self._check
                 return self._wakeup
             route = self._methods.get(func)
             if route is None:
                 route = self._methods[func] = self._method_route(callback)
             return route
-        if kind is types.FunctionType and callback in _DEFERRED_IO_FUNCTIONS:
-            return self._micro
         return self._check
 
     def _method_route(self, method: Any) -> Callable[[Any], None]:
