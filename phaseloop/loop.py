@@ -20,13 +20,13 @@ import selectors
 import threading
 import time
 import warnings
-from types import FunctionType
-from asyncio import base_events, events, format_helpers, futures, unix_events
+from asyncio import base_events, events, futures, unix_events
 from asyncio.log import logger
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any, Final, TypeVar
 
-from .handles import Immediate, PhaseHook
+from .handles import Immediate, PhaseHook, callback_failed, init_handle
 from .queues import C_TASK_STEP, DEFERRED_IO_FUNCTIONS, FUTURE_TYPES, WAKEUP_MODES, Router, current_task
 from .threadpool import ThreadPool, check_size_option, resolve_size
 from .timers import NodeTimers
@@ -125,8 +125,9 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         # The poll phase reads an EpollSelector's epoll object directly (the default on
         # Linux); any other selector (kqueue, poll, a user's) goes through select().
         if type(self._selector) is selectors.EpollSelector:
-            self._epoll = self._selector._selector
-            self._fd_to_key = self._selector._fd_to_key
+            epoll_selector: Any = self._selector  # its privates are not in typeshed
+            self._epoll = epoll_selector._selector
+            self._fd_to_key = epoll_selector._fd_to_key
             self._run_poll = self._poll_epoll
         else:
             self._run_poll = self._poll_selector
@@ -382,7 +383,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException as exc:
-                    self._callback_failed(handle, exc)
+                    callback_failed(handle, exc)
                 handle = args = None  # before the drain: see _invoke_fast
                 if ticks or microtasks:
                     self._drain()
@@ -429,7 +430,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._callback_failed(handle, exc)
+            callback_failed(handle, exc)
         handle = args = None
         if self._ticks or self._microtasks:
             self._drain()
@@ -461,15 +462,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._callback_failed(handle, exc)
-
-    def _callback_failed(self, handle: Any, exc: BaseException) -> None:
-        """What Handle._run does with an exception: hand it to the exception handler."""
-        source = format_helpers._format_callback_source(handle._callback, handle._args)  # type: ignore[attr-defined]
-        context = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
-        if handle._source_traceback:
-            context["source_traceback"] = handle._source_traceback
-        self.call_exception_handler(context)
+                callback_failed(handle, exc)
 
     def _run_timed(self, handle: Any) -> None:
         # Debug mode: report slow callbacks, as the stock loop does.
@@ -689,10 +682,14 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     # ------------------------------------------------------------------
 
     def _next_tick(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
-        self._ticks.append(events.Handle(callback, args, self))
+        handle = _new(_Handle)
+        init_handle(handle, callback, args, self)
+        self._ticks.append(handle)
 
     def _queue_microtask(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
-        self._microtasks.append(events.Handle(callback, args, self))
+        handle = _new(_Handle)
+        init_handle(handle, callback, args, self)
+        self._microtasks.append(handle)
 
     def _set_immediate(self, callback: Callable[..., object], args: tuple[Any, ...]) -> Immediate:
         immediate = Immediate(callback, args, self)

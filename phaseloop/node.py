@@ -33,36 +33,32 @@ __all__ = [
 ]
 
 
-def _loop(name: str) -> EventLoop:
+def _loop(name: str, callback: object) -> EventLoop:
+    """The running phaseloop loop, once ``callback`` is known to be callable."""
     loop = events._get_running_loop()
+    if isinstance(loop, EventLoop) and callable(callback):
+        return loop  # the fast path: one call, two C checks
+    if not callable(callback):
+        raise TypeError(f"phaseloop.node.{name}() expects a callable, got {callback!r}")
     if loop is None:
         raise RuntimeError(
             f"phaseloop.node.{name}() needs a running phaseloop loop, and no event loop is running "
             "(call it inside phaseloop.node.run(), phaseloop.run() or a callback of a phaseloop loop)"
         )
-    if not isinstance(loop, EventLoop):
-        raise RuntimeError(
-            f"phaseloop.node.{name}() needs a running phaseloop loop, "
-            f"but the running loop is {type(loop).__module__}.{type(loop).__qualname__}"
-        )
-    return loop
-
-
-def _check_callable(name: str, callback: object) -> None:
-    if not callable(callback):
-        raise TypeError(f"phaseloop.node.{name}() expects a callable, got {callback!r}")
+    raise RuntimeError(
+        f"phaseloop.node.{name}() needs a running phaseloop loop, "
+        f"but the running loop is {type(loop).__module__}.{type(loop).__qualname__}"
+    )
 
 
 def set_timeout(callback: Callable[..., object], delay: object = 1, *args: Any) -> Timeout:
     """Call ``callback(*args)`` once, ``delay`` ms from now (coerced as Node does, R9)."""
-    _check_callable("set_timeout", callback)
-    return _loop("set_timeout")._node_timers.start(callback, delay, args, repeat=False)
+    return _loop("set_timeout", callback)._node_timers.start(callback, delay, args, repeat=False)
 
 
 def set_interval(callback: Callable[..., object], delay: object = 1, *args: Any) -> Timeout:
     """Call ``callback(*args)`` every ``delay`` ms, measured from each call's start (R14)."""
-    _check_callable("set_interval", callback)
-    return _loop("set_interval")._node_timers.start(callback, delay, args, repeat=True)
+    return _loop("set_interval", callback)._node_timers.start(callback, delay, args, repeat=True)
 
 
 def clear_timeout(timeout: Timeout | None) -> None:
@@ -81,8 +77,7 @@ def clear_interval(timeout: Timeout | None) -> None:
 
 def set_immediate(callback: Callable[..., object], *args: Any) -> Immediate:
     """Call ``callback(*args)`` in the next check phase (R16)."""
-    _check_callable("set_immediate", callback)
-    return _loop("set_immediate")._set_immediate(callback, args)
+    return _loop("set_immediate", callback)._set_immediate(callback, args)
 
 
 def clear_immediate(immediate: Immediate | None) -> None:
@@ -96,20 +91,17 @@ def clear_immediate(immediate: Immediate | None) -> None:
 
 def next_tick(callback: Callable[..., object], *args: Any) -> None:
     """Queue ``callback(*args)`` on the nextTick queue: it runs before any microtask (R19)."""
-    _check_callable("next_tick", callback)
-    _loop("next_tick")._next_tick(callback, args)
+    _loop("next_tick", callback)._next_tick(callback, args)
 
 
 def queue_microtask(callback: Callable[..., object], *args: Any) -> None:
     """Queue ``callback(*args)`` on the microtask queue, with the promise-like wake-ups (R18)."""
-    _check_callable("queue_microtask", callback)
-    _loop("queue_microtask")._queue_microtask(callback, args)
+    _loop("queue_microtask", callback)._queue_microtask(callback, args)
 
 
 def on_before_exit(callback: Callable[..., object], *args: Any) -> None:
     """Node's ``process.on('beforeExit')``: called each time ``run()``'s loop runs out of work (R27)."""
-    _check_callable("on_before_exit", callback)
-    _loop("on_before_exit")._add_before_exit(callback, args)
+    _loop("on_before_exit", callback)._add_before_exit(callback, args)
 
 
 def run(main: Any, /, **loop_options: Any) -> Any:

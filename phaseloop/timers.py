@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from .handles import init_handle, run_handle
+
 if TYPE_CHECKING:
     from .loop import EventLoop
 
@@ -36,6 +38,8 @@ def now_ms() -> int:
 
 def coerce_delay(delay: object) -> int:
     """Node's delay coercion (R9): ``after *= 1``; outside [1, 2**31-1] → 1; truncate."""
+    if type(delay) is int and 1 <= delay <= TIMEOUT_MAX:
+        return delay  # the common case
     after: float
     if isinstance(delay, (int, float)):
         try:
@@ -62,10 +66,6 @@ def coerce_delay(delay: object) -> int:
     return int(after)
 
 
-def _run(handle: Any) -> None:
-    handle._run()
-
-
 class Timeout(events.Handle):
     """What ``set_timeout``/``set_interval`` return: Node's ``Timeout``."""
 
@@ -79,7 +79,7 @@ class Timeout(events.Handle):
         msecs: int,
         repeat: bool,
     ) -> None:
-        super().__init__(callback, args, loop)
+        init_handle(self, callback, args, loop)
         self._msecs = msecs
         self._repeat = repeat
         self._start = 0
@@ -159,7 +159,7 @@ class NodeTimers:
         self, callback: Callable[..., object], delay: object, args: tuple[Any, ...], repeat: bool
     ) -> Timeout:
         timer = Timeout(callback, args, self._loop, coerce_delay(delay), repeat)
-        self.insert(timer, now_ms())
+        self.insert(timer, int(time.monotonic() * 1000))  # now_ms(), inlined
         return timer
 
     def insert(self, timer: Timeout, start: int) -> None:
@@ -224,7 +224,7 @@ class NodeTimers:
         msecs = timer_list.msecs
         timers = timer_list.timers
         loop = self._loop
-        run = loop._run_timed if loop._debug else _run
+        run = loop._run_timed if loop._debug else run_handle
         ticks = loop._ticks
         microtasks = loop._microtasks
         timer: Any
