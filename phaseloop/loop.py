@@ -230,7 +230,9 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         invoke = self._invoke
         try:
             while True:
-                timer_list = node.due_list(now_ms)
+                # Without Node timers now, none can become due this phase (R6: a new one
+                # starts from a fresh clock), so asyncio timers skip the list lookup.
+                timer_list = node.due_list(now_ms) if node._queue else None
                 if due and (timer_list is None or due[0][0] * 1000 < timer_list.expiry):
                     invoke(due.popleft()[2])
                 elif timer_list is not None:
@@ -294,6 +296,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             heapq.heappop(heap)[2]._scheduled = False
             self._timers_cancelled -= 1
         deadline = heap[0][0] if heap else None
+        if not self._node_timers._queue:
+            return deadline
         expiry = self._node_timers.next_expiry()
         if expiry is not None:
             # A hair past the millisecond so that the timers phase sees it as due.
