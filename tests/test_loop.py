@@ -363,6 +363,48 @@ def test_stop_finishes_the_iteration(loop: phaseloop.EventLoop) -> None:
     assert not loop.is_running()
 
 
+def _spin_until(loop: phaseloop.EventLoop, flag: asyncio.Event, start: Callable[[], None]) -> int:
+    """Spin on sleep(0) (zero-timeout polls only) until ``flag`` is set; return the spin count."""
+
+    async def main() -> int:
+        start()
+        spins = 0
+        while not flag.is_set():
+            await asyncio.sleep(0)
+            spins += 1
+        return spins
+
+    return loop.run_until_complete(main())
+
+
+def test_threadsafe_call_reaches_a_spinning_loop(loop: phaseloop.EventLoop) -> None:
+    # The poll phase may skip epoll_wait while only the self-pipe is registered; a post
+    # from another thread must still be seen by one of the zero-timeout polls.
+    flag = asyncio.Event()
+    thread = threading.Thread(target=lambda: (time.sleep(0.01), loop.call_soon_threadsafe(flag.set)))
+    assert _spin_until(loop, flag, thread.start) > 0
+    thread.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "kill") or sys.platform == "win32", reason="POSIX signals")
+def test_signal_handler_reaches_a_spinning_loop(loop: phaseloop.EventLoop) -> None:
+    import signal
+
+    flag = asyncio.Event()
+    phases: list[str | None] = []
+
+    def handler() -> None:
+        phases.append(loop.phase)
+        flag.set()
+
+    loop.add_signal_handler(signal.SIGUSR1, handler)
+    try:
+        _spin_until(loop, flag, lambda: os.kill(os.getpid(), signal.SIGUSR1))
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+    assert phases == ["poll"]
+
+
 def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
     polls: list[float | None] = []
     original = loop._run_poll
