@@ -23,7 +23,7 @@ import warnings
 from asyncio import base_events, events, futures, unix_events
 from asyncio.log import logger
 from collections.abc import Callable
-from types import FunctionType
+from types import BuiltinMethodType, FunctionType
 from typing import Any, Final, TypeVar
 
 from .handles import Immediate, PhaseHook, callback_failed, init_handle
@@ -563,6 +563,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 self._microtasks.append(handle)
             else:
                 self._immediates.append(handle)
+        elif kind is BuiltinMethodType:  # e.g. fut.set_result: setImmediate, as Router.route_other says
+            self._immediates.append(handle)
         elif callable(callback):
             self._route_other(callback)(handle)
         else:
