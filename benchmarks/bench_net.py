@@ -121,7 +121,7 @@ def client_main(argv: list[str]) -> None:
 # --- the server side (on the loop under test) -------------------------------------------
 
 
-def _start_client(*args: object, stdin: bool = False) -> subprocess.Popen[bytes]:
+def start_client(*args: object, stdin: bool = False) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "client", *map(str, args)],
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -150,7 +150,7 @@ def _client_seconds(proc: subprocess.Popen[bytes]) -> float:
     return float(json.loads(out)["seconds"])
 
 
-class _EchoProtocol(asyncio.Protocol):
+class EchoProtocol(asyncio.Protocol):
     def __init__(self, done: asyncio.Future[None]) -> None:
         self.done = done
         self.transport: Any = None
@@ -186,13 +186,13 @@ async def _echo_server(unix: bool, streams: bool, size: int, n: int) -> tuple[fl
         if unix and streams:
             server = await asyncio.start_unix_server(handle, path)
         elif unix:
-            server = await loop.create_unix_server(lambda: _EchoProtocol(done), path)
+            server = await loop.create_unix_server(lambda: EchoProtocol(done), path)
         elif streams:
             server = await asyncio.start_server(handle, HOST, 0)
         else:
-            server = await loop.create_server(lambda: _EchoProtocol(done), HOST, 0)
+            server = await loop.create_server(lambda: EchoProtocol(done), HOST, 0)
         address = path if unix else server.sockets[0].getsockname()[1]
-        proc = _start_client("echo", address, size, n)
+        proc = start_client("echo", address, size, n)
         cpu = _cpu_times()
         try:
             await _wait_while_client_runs(proc, done)
@@ -282,7 +282,7 @@ async def _udp_server(n: int) -> tuple[float, tuple[float, float]]:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     transport, _ = await loop.create_datagram_endpoint(lambda: _UdpEcho(done), local_addr=(HOST, 0))
-    proc = _start_client("udp", transport.get_extra_info("sockname")[1], 64, n)
+    proc = start_client("udp", transport.get_extra_info("sockname")[1], 64, n)
     cpu = _cpu_times()
     try:
         await _wait_while_client_runs(proc, done)
@@ -342,7 +342,7 @@ async def _idle_server(n: int) -> tuple[float, float, float]:
     server = await loop.create_server(lambda: _Idle(counter), HOST, 0, backlog=min(n, 4096))
     rss_before = current_rss_kib()
     start = time.perf_counter()
-    proc = _start_client("idle", server.sockets[0].getsockname()[1], n, stdin=True)
+    proc = start_client("idle", server.sockets[0].getsockname()[1], n, stdin=True)
     counter.client_stdin = proc.stdin
     try:
         await _wait_while_client_runs(proc, counter.full)

@@ -1,0 +1,109 @@
+"""Where one TCP echo round trip's server time goes, function by function, on any loop.
+
+    PYTHONPATH=. python benchmarks/profile_round_trip.py [--loop MODULE:FACTORY] [-n N] [--top K]
+
+Runs ``tcp_protocol_1k``'s server (an ``asyncio.Protocol`` echoing 1 KiB messages, the
+client a second process with blocking sockets) under ``cProfile`` and prints each
+function's own time per round trip, plus a floor: the same client against a bare
+blocking ``recv``/``send`` server (no loop, no selector), which is the cost no loop can
+avoid. cProfile inflates every Python call, so read the shares, not the absolute
+microseconds (the unprofiled figures are ``run.py``'s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import importlib
+import pstats
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_net import HOST, EchoProtocol, start_client  # noqa: E402
+
+SIZE = 1024
+
+
+def _new_loop(spec: str) -> asyncio.AbstractEventLoop:
+    module, _, factory = spec.partition(":")
+    loop: asyncio.AbstractEventLoop = getattr(importlib.import_module(module), factory or "new_event_loop")()
+    return loop
+
+
+async def _serve(n: int) -> float:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    server = await loop.create_server(lambda: EchoProtocol(done), HOST, 0)
+    proc = start_client("echo", server.sockets[0].getsockname()[1], SIZE, n)
+    start = time.process_time()
+    await done
+    cpu = time.process_time() - start
+    server.close()
+    await server.wait_closed()
+    proc.communicate(timeout=60)
+    return cpu
+
+
+def _floor(n: int) -> float:
+    """A blocking recv/send echo server: the syscalls and the least Python a round trip needs."""
+    listener = socket.create_server((HOST, 0))
+    proc = start_client("echo", listener.getsockname()[1], SIZE, n)
+    cpu = [0.0]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        start = time.thread_time()
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+        cpu[0] = time.thread_time() - start
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    thread.join()
+    listener.close()
+    proc.communicate(timeout=60)
+    return cpu[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--loop", default="phaseloop:new_event_loop")
+    parser.add_argument("-n", type=int, default=20_000, help="round trips")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args()
+
+    floor_us = _floor(args.n) / args.n * 1e6
+    loop = _new_loop(args.loop)
+    profiler = cProfile.Profile()
+    try:
+        unprofiled_us = loop.run_until_complete(_serve(args.n)) / args.n * 1e6
+        profiler.enable()
+        loop.run_until_complete(_serve(args.n))
+        profiler.disable()
+    finally:
+        loop.close()
+
+    stats: Any = pstats.Stats(profiler).stats
+    rows = sorted(((tt, nc, func) for func, (_, nc, tt, _, _) in stats.items()), reverse=True)
+    total = sum(tt for tt, _, _ in rows)
+    print(f"{args.loop}: server CPU {unprofiled_us:.2f} us/round trip unprofiled; floor {floor_us:.2f} us")
+    print(f"profiled: {total / args.n * 1e6:.2f} us/round trip; own time per round trip, top {args.top}:")
+    for tt, calls, (filename, line, name) in rows[: args.top]:
+        where = f"{Path(filename).name}:{line}" if line else "~"
+        share = tt / total * 100
+        per_trip = tt / args.n * 1e6
+        print(f"  {per_trip:6.2f} us {share:5.1f}%  {calls / args.n:5.2f} calls  {name} ({where})")
+
+
+if __name__ == "__main__":
+    main()
