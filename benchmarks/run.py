@@ -22,6 +22,7 @@ unless ``--loops`` says otherwise: it checks that everything runs, not how fast.
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib
 import importlib.util
 import json
@@ -126,6 +127,26 @@ def _module_version(name: str) -> str | None:
     except ImportError:
         return None
     return getattr(module, "__version__", None)
+
+
+def compile_sources(loops: list[LoopSpec]) -> None:
+    """Byte-compile the loops' packages and the benchmarks, as installing them would.
+
+    The stdlib and pip-installed packages come compiled. A checkout run with
+    PYTHONDONTWRITEBYTECODE set (this machine's default) would be compiled again in
+    every child, and the compiler's memory (2.5 MiB for phaseloop) would show in
+    that loop's peak RSS. Python reads existing .pyc files even when it writes none.
+    """
+    for loop in loops:
+        if loop.is_node:
+            continue
+        spec = importlib.util.find_spec(loop.module.partition(".")[0])
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if not locations and loop.module == "phaseloop":
+            locations = [str(REPO / "phaseloop")]
+        for location in locations:
+            compileall.compile_dir(location, quiet=1)
+    compileall.compile_dir(str(BENCH_DIR), maxlevels=0, quiet=1)
 
 
 def child(bench_name: str, loop_text: str, profile: str) -> None:
@@ -393,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 if applies(bench, loop):
                     plan.append((bench, loop, rep))
 
+    compile_sources(loops)
     load_before = os.getloadavg()
     records: list[dict[str, Any]] = []
     started = time.monotonic()

@@ -7,15 +7,39 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from asyncio import events, unix_events
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import fs, node
 from .handles import Immediate, PhaseHook
 from .loop import PHASES, EventLoop
-from .shim import co, coroutine
 from .timers import Timeout, TimeoutOverflowWarning
+
+if TYPE_CHECKING:
+    from . import fs, node
+    from .shim import co, coroutine
+
+# Imported on first use (PEP 562), so that a program that only wants the loop does
+# not pay for them: phaseloop.fs alone doubled the package's import time.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "fs": (".fs", None),
+    "node": (".node", None),
+    "co": (".shim", "co"),
+    "coroutine": (".shim", "coroutine"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    module = importlib.import_module(module_name, __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -887,3 +887,21 @@ def test_importing_phaseloop_raises_no_deprecation_warning() -> None:
         [sys.executable, "-W", "error::DeprecationWarning", "-c", code], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_fs_node_and_shim_load_on_first_use() -> None:
+    import subprocess
+
+    code = (
+        "import sys, phaseloop\n"
+        "lazy = ('phaseloop.fs', 'phaseloop.node', 'phaseloop.shim')\n"
+        "assert not any(name in sys.modules for name in lazy), sorted(sys.modules)\n"
+        "assert phaseloop.fs.read_bytes and phaseloop.node.next_tick\n"
+        "assert phaseloop.co and phaseloop.coroutine\n"
+        "assert all(name in sys.modules for name in lazy)\n"
+        "try:\n    phaseloop.missing\nexcept AttributeError as exc:\n    print(exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "module 'phaseloop' has no attribute 'missing'"
