@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import phaseloop
 from phaseloop import node
@@ -905,3 +907,29 @@ def test_fs_node_and_shim_load_on_first_use() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "module 'phaseloop' has no attribute 'missing'"
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.booleans(), st.booleans()), min_size=1, max_size=300))
+@settings(max_examples=60, deadline=None)
+def test_timers_run_by_deadline_then_creation_order(specs: list[tuple[int, bool, bool]]) -> None:
+    # Deadlines in the past (all due in the first timers phase), from a few values so
+    # that ties are common, int and float alike (5 and 5.0 are the same deadline).
+    # Cancelling most of them also exercises the heap's compaction.
+    loop = phaseloop.new_event_loop()
+    try:
+        base = int(loop.time()) - 100
+        fired: list[int] = []
+        expected: list[tuple[int, int]] = []
+        for index, (slot, as_float, cancel) in enumerate(specs):
+            when = float(base + slot) if as_float else base + slot
+            handle = loop.call_at(when, fired.append, index)
+            if cancel:
+                handle.cancel()
+            else:
+                expected.append((base + slot, index))
+        loop.call_at(base + 10, loop.stop)
+        loop.run_forever()
+        assert fired == [index for _, index in sorted(expected)]
+        assert not loop.is_alive()
+    finally:
+        loop.close()
