@@ -10,6 +10,7 @@ loop reads the same way everywhere: below 1 is better than stock asyncio.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import sys
@@ -67,9 +68,42 @@ def sizes(full: int, quick: int, smoke: int) -> dict[str, int]:
 
 
 def run_on(new_loop: NewLoop, main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run ``main()`` to completion on a fresh loop from ``new_loop`` (asyncio.Runner, as asyncio.run)."""
-    with asyncio.Runner(loop_factory=new_loop) as runner:
-        return runner.run(main())
+    """Run ``main()`` to completion on a fresh loop from ``new_loop`` (asyncio.Runner, as asyncio.run).
+
+    Every object alive before (imports, a warm-up run's survivors) is frozen out of the
+    garbage collector first. CPython starts a full collection once the objects that
+    survived young collections exceed a quarter of those that survived the last full
+    one, so otherwise *when* the workload's full collections came (each tens of ms at
+    full sizes) depended on how many objects each loop's imports had left, and runs of
+    task-heavy benchmarks split into a fast and a slow group, 30-50 % apart, for every
+    loop. The second collect() makes that count zero: the schedule is the workload's own.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.collect()
+    try:
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            return runner.run(main())
+    finally:
+        gc.unfreeze()
+
+
+PIN_ENV = "PHASELOOP_BENCH_CPUS"  # "SERVER,CLIENT": the CPUs run.py pins its processes to
+
+
+def pin(role: str) -> None:
+    """Pin this process to the CPU run.py chose for ``role`` ("server" or "client"), if any.
+
+    The two vCPUs of this machine are not equally fast (pinned, one ran task_gather in
+    11 us/task, the other in 8-10), and an unpinned process lands on either: the
+    medians then depended on which loop drew the slow CPU more often. Every loop's
+    benchmark process now runs on the same CPU, and a network client on the other.
+    """
+    cpus = os.environ.get(PIN_ENV)
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return
+    server, client = (int(cpu) for cpu in cpus.split(","))
+    os.sched_setaffinity(0, {server if role == "server" else client})
 
 
 def peak_rss_mib() -> float:

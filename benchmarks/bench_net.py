@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench_measure import Benchmark, Measured, NewLoop, current_rss_kib, per_op_us, run_on, sizes
+from bench_measure import Benchmark, Measured, NewLoop, current_rss_kib, per_op_us, pin, run_on, sizes
 
 HOST = "127.0.0.1"
 CLIENT_LIMIT = 300.0  # seconds: no run waits longer for its client
@@ -126,7 +126,12 @@ def start_client(*args: object, stdin: bool = False) -> subprocess.Popen[bytes]:
         [sys.executable, os.path.abspath(__file__), "client", *map(str, args)],
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
+        preexec_fn=_pin_client,
     )
+
+
+def _pin_client() -> None:
+    pin("client")
 
 
 async def _wait_while_client_runs(proc: subprocess.Popen[bytes], done: asyncio.Future[Any]) -> None:

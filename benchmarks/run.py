@@ -42,7 +42,7 @@ REPO = BENCH_DIR.parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from bench_measure import FULL, QUICK, SMOKE, Benchmark, Unsupported  # noqa: E402
+from bench_measure import FULL, PIN_ENV, QUICK, SMOKE, Benchmark, Unsupported, pin  # noqa: E402
 
 GROUPS = {
     "core": "bench_core",
@@ -190,6 +190,18 @@ def child(bench_name: str, loop_text: str, profile: str) -> None:
 # --- the driver ------------------------------------------------------------------------
 
 
+def _pin_server() -> None:
+    pin("server")
+
+
+def choose_cpus() -> str | None:
+    """The CPUs for the benchmark processes and the network clients (see bench_measure.pin)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return f"{cpus[-1]},{cpus[0]}" if len(cpus) >= 2 else None
+
+
 def run_one(bench: Benchmark, loop: LoopSpec, profile: str) -> dict[str, Any]:
     """One fresh process for one (benchmark, loop) run; its record, or one with an ``error``."""
     size = bench.size(profile)
@@ -202,7 +214,9 @@ def run_one(bench: Benchmark, loop: LoopSpec, profile: str) -> dict[str, Any]:
         command += ["--loop", str(loop), "--profile", profile]
     record: dict[str, Any] = {"benchmark": bench.name, "loop": loop.name, "size": size}
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=RUN_LIMIT[profile])
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=RUN_LIMIT[profile], preexec_fn=_pin_server
+        )
     except subprocess.TimeoutExpired:
         record["error"] = f"timed out after {RUN_LIMIT[profile]:.0f} s"
         return record
@@ -373,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="write every run and the medians as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     parser.add_argument("--no-node", action="store_true", help="no Node.js reference column")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--child", metavar="BENCHMARK", help=argparse.SUPPRESS)
     parser.add_argument("--loop", help=argparse.SUPPRESS)
@@ -415,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
                     plan.append((bench, loop, rep))
 
     compile_sources(loops)
+    cpus = None if args.no_pin else choose_cpus()
+    if cpus:
+        os.environ[PIN_ENV] = cpus
     load_before = os.getloadavg()
     records: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -436,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment(loops, records, profile, reps)
     env["load average before"], env["load average after"] = load_before, os.getloadavg()
+    env["pinned cpus (benchmark, client)"] = cpus
     env["seconds"] = round(time.monotonic() - started, 1)
     header, rows, medians = table_rows(benches, loops, records)
     loop_text = ", ".join(f"{name} {info['version'] or '?'}" for name, info in env["loops"].items())
@@ -445,7 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{env['seconds']:.0f} s; 1-minute load average {load_before[0]:.1f} before, "
-        f"{env['load average after'][0]:.1f} after (other work on the machine skews the numbers)"
+        f"{env['load average after'][0]:.1f} after (other work on the machine skews the numbers); "
+        + (
+            f"benchmark processes on CPU {cpus.split(',')[0]}, clients on CPU {cpus.split(',')[1]}"
+            if cpus
+            else "not pinned"
+        )
     )
     print(
         "Lower is better; (N.NNx) = ratio to stock asyncio, or to the row's '(base)' loop "
