@@ -350,8 +350,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self.phase = None
 
     def _poll_selector(self, timeout: float | None) -> None:
-        # _poll_epoll's dispatch, for any other selector. Each keeps it inline rather than
-        # share a method: a call per ready fd is a visible share of an echo round trip.
+        # _poll_epoll's dispatch, for any other selector. Both keep it inline rather than
+        # share a method (one Python call more per ready fd, on the I/O hot path).
         self.phase = "poll"
         invoke = self._invoke
         for key, mask in self._selector.select(timeout):
