@@ -565,7 +565,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 self._immediates.append(handle)  # a bare ``yield``
             else:
                 self._wake(handle)
-        elif len(args) == 1 and isinstance(args[0], FUTURE_TYPES):
+        elif len(args) == 1 and isinstance(args[0], FUTURE_TYPES) and callable(callback):
             self._wake(handle)
         elif kind is FunctionType:
             if callback in DEFERRED_IO_FUNCTIONS:

@@ -612,6 +612,10 @@ def test_loop_methods_reject_bad_arguments(loop: phaseloop.EventLoop) -> None:
     with pytest.raises(TypeError, match="callable"):
         loop.call_soon(123)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="callable"):
+        loop.call_soon(123, loop.create_future())  # type: ignore[arg-type]  # the cb(future) route
+    with pytest.raises(TypeError, match="callable"):
+        loop.call_later(1, 123, loop.create_future())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
         loop.call_later(1, "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="number"):
         loop.call_at("soon", lambda: None)  # type: ignore[arg-type]
