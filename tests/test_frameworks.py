@@ -118,6 +118,10 @@ def uvicorn_in_thread() -> Iterator[int]:
         loop="phaseloop:new_event_loop",
         log_level="warning",
         lifespan="on",
+        # The httpx client below takes ~5-7 s on phaseloop (docs/performance.md, "httpx's
+        # connection pool"); uvicorn's default 5 s keep-alive then closed a pooled
+        # connection as the client reused it now and then (httpx.ReadError).
+        timeout_keep_alive=120,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
