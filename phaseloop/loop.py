@@ -270,20 +270,9 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 invoke(hook._handle)
         self.phase = None
 
-    def _poll_timeout(self) -> float | None:
-        """R3: 0 when there is work that must not wait, else until the earliest timer, else block."""
-        if (
-            self._stopping
-            or self._pending
-            or self._closing
-            or self._active_idle
-            or len(self._immediates) > self._immediate_unrefs
-        ):
-            return 0
-        return self._wait_timeout()
-
     def _wait_timeout(self) -> float | None:
-        # _poll_timeout when no queue forces a 0 timeout: run_while_alive's end, or the timers.
+        """R3's poll timeout once no queue forces 0 (_run_once tests those): 0 at
+        run_while_alive's end, else until the earliest timer, ref'd or not, else block."""
         if self._until_dead and not self.is_alive():
             return 0
         deadline = self._next_deadline()
@@ -677,15 +666,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             timer._when = when
         else:
             raise TypeError(f"a callable object was expected by call_at(), got {callback!r}")
-        # _push_timer, inlined
-        other = self._timers_at.setdefault(when, timer)
-        if other is not timer:
-            if type(other) is list:
-                other.append(timer)
-            else:
-                self._timers_at[when] = [other, timer]
-        heapq.heappush(self._timers, when)
-        timer._scheduled = True
+        self._push_timer(timer)
         return timer  # type: ignore[no-any-return]
 
     def _push_timer(self, timer: Any) -> None:
