@@ -25,7 +25,7 @@ from collections.abc import Callable
 from types import BuiltinMethodType, FunctionType
 from typing import Any, Final, TypeVar
 
-from .handles import Immediate, PhaseHook, callback_failed, init_handle
+from .handles import SHARED_EMPTY_CONTEXT, Immediate, PhaseHook, Timer, callback_failed, init_handle
 from .queues import C_TASK_STEP, DEFERRED_IO_FUNCTIONS, FUTURE_TYPES, WAKEUP_MODES, Router, current_task
 from .threadpool import ThreadPool, check_size_option, resolve_size
 from .timers import NodeTimers
@@ -44,7 +44,8 @@ _T = TypeVar("_T")
 # calls (itself and loop.get_debug) and these are the same slots, set to the same values.
 _new: Final = object.__new__
 _Handle: Final = events.Handle
-_TimerHandle: Final = events.TimerHandle
+_Timer: Final = Timer
+_Context: Final = contextvars.Context
 _copy_context: Final = contextvars.copy_context
 _monotonic: Final = time.monotonic
 
@@ -229,6 +230,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             if timer._cancelled:
                 self._timers_cancelled -= 1
             else:
+                if timer._context is SHARED_EMPTY_CONTEXT:
+                    timer._context = _Context()  # its own, as it runs (handles.Timer)
                 due.append(timer)
         timer = None
         now_ms = int(now * 1000)
@@ -655,14 +658,18 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             timer = events.TimerHandle(when, callback, args, self, context)
             del timer._source_traceback[-2:]  # this method and call_at/call_later
         elif callable(callback):
-            timer = _new(_TimerHandle)
+            timer = _new(_Timer)
             timer._callback = callback
             timer._args = args
             timer._cancelled = False
             timer._loop = self
             timer._source_traceback = None
             timer._repr = None
-            timer._context = _copy_context() if context is None else context
+            if context is None:
+                context = _copy_context()
+                if not context:  # no variable set: share one until the timer fires (handles.Timer)
+                    context = SHARED_EMPTY_CONTEXT
+            timer._context = context
             timer._when = when
         else:
             raise TypeError(f"a callable object was expected by call_at(), got {callback!r}")

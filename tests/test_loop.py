@@ -937,3 +937,64 @@ def test_timers_run_by_deadline_then_creation_order(specs: list[tuple[int, bool,
         assert not loop.is_alive()
     finally:
         loop.close()
+
+
+def test_timer_callbacks_each_run_in_a_context_of_their_own(loop: phaseloop.EventLoop) -> None:
+    # Timers made where no variable is set (an empty Context here: pytest's has decimal's)
+    # share one empty context until they fire (handles.Timer); a variable one callback
+    # sets must not reach another, nor the code that made them, as with the stdlib's copy.
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[tuple[str, str]] = []
+
+    def first() -> None:
+        seen.append(("first", var.get()))
+        var.set("first")
+
+    def second() -> None:
+        seen.append(("second", var.get()))
+        var.set("second")
+
+    handles = contextvars.Context().run(lambda: [loop.call_later(0, first), loop.call_later(0, second)])
+    loop.call_later(0, loop.stop)
+    loop.run_forever()
+    assert seen == [("first", "unset"), ("second", "unset")]
+    assert var.get() == "unset"
+    assert all(isinstance(handle, asyncio.TimerHandle) for handle in handles)
+    assert repr(handles[0]).startswith("<TimerHandle")
+    if sys.version_info >= (3, 12):  # Handle.get_context(): the context the callback ran in
+        assert handles[0].get_context()[var] == "first"
+        assert handles[1].get_context()[var] == "second"
+
+
+def test_timer_made_in_a_context_runs_in_a_copy_of_it(loop: phaseloop.EventLoop) -> None:
+    var: contextvars.ContextVar[list[str]] = contextvars.ContextVar("var")
+    seen: list[list[str]] = []
+    value: list[str] = []
+
+    def make() -> None:
+        var.set(value)
+        loop.call_later(0, lambda: seen.append(var.get()))
+        loop.call_later(0, loop.stop)
+
+    contextvars.copy_context().run(make)
+    loop.run_forever()
+    assert seen == [value] and seen[0] is value
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Handle.get_context() is new in 3.12")
+def test_pending_timer_get_context_is_its_own(loop: phaseloop.EventLoop) -> None:
+    # Before it fires, a timer's get_context() gives a context of its own: a variable
+    # set in it reaches that timer's callback and no other's.
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
+    marked, other = contextvars.Context().run(
+        lambda: [loop.call_later(0, lambda: seen.append(var.get())) for _ in range(2)]
+    )
+    context = marked.get_context()
+    assert context is marked.get_context()
+    context.run(var.set, "marked")
+    loop.call_later(0, loop.stop)
+    loop.run_forever()
+    assert seen == ["marked", "unset"]
+    assert marked.get_context() is context
+    assert other.get_context() is not context
