@@ -423,6 +423,71 @@ def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
     assert polls[0] is not None and 0.03 < polls[0] <= 0.05
 
 
+def _record_fine_waits(loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    if loop._run_poll != loop._poll_epoll:
+        pytest.skip("the microsecond wait is the epoll poll phase's")
+    import phaseloop.loop as loop_module
+
+    waits: list[float] = []
+    original = loop_module._select
+
+    def recording_select(*args: Any) -> Any:
+        waits.append(args[3])
+        return original(*args)
+
+    monkeypatch.setattr(loop_module, "_select", recording_select)
+    return waits
+
+
+def test_short_poll_timeout_waits_to_the_microsecond(
+    loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 3.5 ms timer: epoll_wait would sleep 4 ms (whole milliseconds, rounded up);
+    # the poll phase waits in select() for the timer's own remaining time instead.
+    waits = _record_fine_waits(loop, monkeypatch)
+    fired: list[str] = []
+    loop.call_later(0.0035, lambda: (fired.append("timer"), loop.stop()))
+    loop.run_forever()
+    assert fired == ["timer"]
+    assert len(waits) >= 1 and all(0 < wait <= 0.0035 for wait in waits)
+    assert any(wait * 1000 != int(wait * 1000) for wait in waits)  # not whole milliseconds
+
+
+def test_short_poll_timeout_still_dispatches_io(
+    loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits = _record_fine_waits(loop, monkeypatch)
+    rsock, wsock = socket.socketpair()
+    out: list[str] = []
+    try:
+
+        def on_readable() -> None:
+            out.append(f"read {rsock.recv(10)!r} in {loop.phase}")
+            loop.remove_reader(rsock)
+
+        loop.add_reader(rsock, on_readable)
+        wsock.send(b"x")  # ready before the wait: select() returns at once, epoll collects it
+        loop.call_later(0.02, lambda: (out.append("timer"), loop.stop()))
+        loop.run_forever()
+    finally:
+        rsock.close()
+        wsock.close()
+    assert out == ["read b'x' in poll", "timer"]
+    assert waits and waits[0] <= 0.02
+
+
+def test_poll_timeout_in_whole_milliseconds_past_select_range(
+    loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An epoll fd past select()'s FD_SETSIZE, and timeouts of 50 ms or more, wait in epoll.
+    waits = _record_fine_waits(loop, monkeypatch)
+    loop._fine_wait = None
+    fired: list[str] = []
+    loop.call_later(0.002, lambda: (fired.append("timer"), loop.stop()))
+    loop.run_forever()
+    assert fired == ["timer"] and waits == []
+
+
 # ---------------------------------------------------------------------------
 # Liveness, run_while_alive and Node's lifetime
 # ---------------------------------------------------------------------------
