@@ -259,14 +259,27 @@ def fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
+def paired_ratio(samples: dict[int, float], base: dict[int, float]) -> float | None:
+    """The median over repetitions of each run's ratio to the base loop's run of the same
+    repetition (run next to it), where there are at least 3 such pairs.
+
+    The machine's speed drifts between slower and faster spells lasting several runs,
+    which move both loops of a repetition together: the ratio of medians follows which
+    spell each loop's middle run fell in, the paired ratio does not (docs/performance.md).
+    """
+    ratios = [value / base[rep] for rep, value in samples.items() if base.get(rep, 0) > 0 and value > 0]
+    return statistics.median(ratios) if len(ratios) >= 3 else None
+
+
 def table_rows(
     benches: list[Benchmark], loops: list[LoopSpec], records: list[dict[str, Any]]
-) -> tuple[list[str], list[list[str]], dict[str, Any]]:
-    """The header, the rows, and the medians: one row per (benchmark, metric)."""
+) -> tuple[list[str], list[list[str]], dict[str, Any], dict[str, Any]]:
+    """The header, the rows, the medians and the paired ratios: one row per (benchmark, metric)."""
     stock = next((loop.name for loop in loops if loop.module == STOCK_MODULE), loops[0].name)
     header = ["benchmark", "metric"] + [loop.name for loop in loops]
     rows: list[list[str]] = []
     medians: dict[str, Any] = {}
+    paired_ratios: dict[str, Any] = {}
     for bench in benches:
         runs = [record for record in records if record["benchmark"] == bench.name]
         metrics: list[str] = []
@@ -280,14 +293,15 @@ def table_rows(
             metrics = ["(no result)"]
         for metric in metrics:
             values: dict[str, float] = {}
+            by_rep: dict[str, dict[int, float]] = {}
             for loop in loops:
-                samples = [
-                    r["metrics"][metric]
+                by_rep[loop.name] = {
+                    r["rep"]: r["metrics"][metric]
                     for r in runs
                     if r["loop"] == loop.name and metric in r.get("metrics", {})
-                ]
-                if samples:
-                    values[loop.name] = statistics.median(samples)
+                }
+                if by_rep[loop.name]:
+                    values[loop.name] = statistics.median(by_rep[loop.name].values())
             medians.setdefault(bench.name, {})[metric] = values
             base_name = (
                 stock
@@ -300,7 +314,13 @@ def table_rows(
                 if loop.name in values:
                     cell = fmt(values[loop.name])
                     if base and loop.name != base_name and base > 0 and values[loop.name] > 0:
-                        cell += f" ({values[loop.name] / base:.2f}x)"
+                        cell += f" ({values[loop.name] / base:.2f}x"
+                        paired = paired_ratio(by_rep[loop.name], by_rep[base_name or ""])
+                        if paired is not None:
+                            bench_ratios = paired_ratios.setdefault(bench.name, {})
+                            bench_ratios.setdefault(metric, {})[loop.name] = paired
+                            cell += f", paired {paired:.2f}x"
+                        cell += ")"
                     elif loop.name == base_name and base_name != stock:
                         cell += " (base)"
                 elif loop.name in errors:
@@ -313,7 +333,7 @@ def table_rows(
                     cell = "?"
                 row.append(cell)
             rows.append(row)
-    return header, rows, medians
+    return header, rows, medians, paired_ratios
 
 
 def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
@@ -384,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repetition, asyncio + phaseloop")
     parser.add_argument("--only", help="benchmark or group names, comma-separated")
     parser.add_argument("--reps", type=int, help="repetitions (default 5, --quick 3, --smoke 1)")
-    parser.add_argument("--json", metavar="PATH", help="write every run and the medians as JSON")
+    parser.add_argument(
+        "--json", metavar="PATH", help="write every run, the medians and the paired ratios as JSON"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     parser.add_argument("--no-node", action="store_true", help="no Node.js reference column")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
@@ -456,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     env["load average before"], env["load average after"] = load_before, os.getloadavg()
     env["pinned cpus (benchmark, client)"] = cpus
     env["seconds"] = round(time.monotonic() - started, 1)
-    header, rows, medians = table_rows(benches, loops, records)
+    header, rows, medians, paired_ratios = table_rows(benches, loops, records)
     loop_text = ", ".join(f"{name} {info['version'] or '?'}" for name, info in env["loops"].items())
     print(
         f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs; "
@@ -472,8 +494,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(
-        "Lower is better; (N.NNx) = ratio to stock asyncio, or to the row's '(base)' loop "
-        "(no ratio where a value is <= 0: a timer can fire early on libuv's cached clock)."
+        "Lower is better; (N.NNx) = ratio of medians to stock asyncio, or to the row's '(base)' loop; "
+        "paired N.NNx = median of the ratios run by run, each to the base loop's run of the same "
+        "repetition (no ratio where a value is <= 0: a timer can fire early on libuv's cached clock)."
     )
     print(render(header, rows, args.markdown))
     failures = [record for record in records if "error" in record]
@@ -482,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         if record.get("stderr"):
             print(record["stderr"], file=sys.stderr)
     if args.json:
-        data = {"environment": env, "medians": medians, "runs": records}
+        data = {"environment": env, "medians": medians, "paired ratios": paired_ratios, "runs": records}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
     return 1 if failures else 0
 

@@ -328,9 +328,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             if timeout is not None and 0 < timeout < _FINE_WAIT and self._fine_wait is not None:
                 # The epoll fd is readable while an event is pending: wait on it to the
                 # microsecond, then collect (no second call when the wait timed out).
-                ready = _select(self._fine_wait, (), (), timeout)[0]
-                if ready:
-                    ready = self._epoll.poll(0, len(fd_to_key) or 1)
+                readable = _select(self._fine_wait, (), (), timeout)[0]
+                ready = self._epoll.poll(0, len(fd_to_key) or 1) if readable else []
             else:
                 ready = self._epoll.poll(-1 if timeout is None else timeout, len(fd_to_key) or 1)
         except InterruptedError:
@@ -894,6 +893,59 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+    # ------------------------------------------------------------------
+    # Accepting connections
+    # ------------------------------------------------------------------
+
+    def _accept_connection(
+        self,
+        protocol_factory: Callable[[], Any],
+        sock: Any,
+        sslcontext: Any = None,
+        server: Any = None,
+        backlog: int = 100,
+        *timeouts: Any,
+    ) -> None:
+        """Accept what the listening socket has, up to ``backlog``, and serve each one at once.
+
+        The stdlib starts a task per connection (``_accept_connection2``) that builds the
+        protocol and transport and waits for the transport's ``waiter``; a plain socket
+        outside debug mode needs neither the task nor the waiter, so they are skipped, as
+        Node emits 'connection' from the accept callback itself. Each connection's factory
+        still runs in a context of its own, as in that task. TLS, debug mode and accept()
+        errors (the stdlib pauses accepting on EMFILE and the like) take the stdlib's path.
+        """
+        if sslcontext is not None or self._debug:
+            super()._accept_connection(protocol_factory, sock, sslcontext, server, backlog, *timeouts)
+            return
+        for _ in range(backlog):
+            try:
+                conn, addr = sock.accept()
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError:
+                # Retried by the stdlib's loop, which reports and handles the error.
+                super()._accept_connection(protocol_factory, sock, sslcontext, server, backlog, *timeouts)
+                return
+            _copy_context().run(self._serve_connection, protocol_factory, conn, addr, server)
+
+    def _serve_connection(
+        self, protocol_factory: Callable[[], Any], conn: Any, addr: Any, server: Any
+    ) -> None:
+        transport = None
+        try:
+            transport = self._make_socket_transport(
+                conn, protocol_factory(), extra={"peername": addr}, server=server
+            )
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            # Dropped unreported outside debug mode, as _accept_connection2 does; the
+            # socket is closed here rather than left to the garbage collector.
+            if transport is None:
+                conn.close()
 
     # ------------------------------------------------------------------
     # Deferred I/O errors and closing

@@ -1063,3 +1063,116 @@ def test_pending_timer_get_context_is_its_own(loop: phaseloop.EventLoop) -> None
     assert seen == ["marked", "unset"]
     assert marked.get_context() is context
     assert other.get_context() is not context
+
+
+# ---------------------------------------------------------------------------
+# Accepting connections: no task per connection (EventLoop._accept_connection)
+# ---------------------------------------------------------------------------
+
+
+def test_server_serves_each_connection_from_the_accept_callback(loop: phaseloop.EventLoop) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[tuple[str, str | None, bool, str]] = []
+    made: list[str | None] = []
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            made.append(loop.phase)
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    def factory() -> Echo:
+        seen.append(("factory", loop.phase, asyncio.current_task() is None, var.get()))
+        var.set("set by a factory")  # its own context: the next connection's factory sees none
+        return Echo()
+
+    async def main() -> list[bytes]:
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        replies = []
+        for text in (b"one", b"two"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(text)
+            replies.append(await reader.readexactly(3))
+            writer.close()
+            await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return replies
+
+    assert loop.run_until_complete(main()) == [b"one", b"two"]
+    assert seen == [("factory", "poll", True, "unset")] * 2
+    assert made == ["poll", "poll"]
+    assert var.get() == "unset"
+
+
+def test_server_factory_error_closes_the_connection_and_serving_goes_on(loop: phaseloop.EventLoop) -> None:
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    calls = 0
+
+    def factory() -> asyncio.Protocol:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("no protocol for you")
+        return asyncio.Protocol()
+
+    async def main() -> tuple[bytes, bool]:
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        first = await reader.read(10)  # b"": the server closed it
+        writer.close()
+        await writer.wait_closed()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"x")
+        await writer.drain()
+        open_now = not reader.at_eof()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return first, open_now
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)  # closed, not left to the collector
+        assert loop.run_until_complete(main()) == (b"", True)
+        gc.collect()
+    assert [str(warning.message) for warning in caught if warning.category is ResourceWarning] == []
+    assert calls == 2
+    assert errors == []  # outside debug mode the stdlib reports nothing either
+
+
+def test_accept_out_of_descriptors_goes_to_the_stdlib_handling(loop: phaseloop.EventLoop) -> None:
+    import errno
+
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    class Exhausted:
+        family, type, proto = listener.family, listener.type, listener.proto
+
+        def accept(self) -> Any:
+            raise OSError(errno.EMFILE, "Too many open files")
+
+        def fileno(self) -> int:
+            return listener.fileno()
+
+        def getsockname(self) -> Any:
+            return listener.getsockname()
+
+    try:
+        loop._accept_connection(asyncio.Protocol, Exhausted(), None, None, 100)
+        # The stdlib's handling: reported (once per try of its accept loop), and retried later.
+        assert errors and {context["message"] for context in errors} == {
+            "socket.accept() out of system resource"
+        }
+        assert loop._timers
+    finally:
+        listener.close()
