@@ -307,8 +307,11 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             return deadline
         expiry = self._node_timers.next_expiry()
         if expiry is not None:
-            # A hair past the millisecond so that the timers phase sees it as due.
-            node_deadline = expiry / 1000 + 1e-6
+            # libuv's poll timeout: whole milliseconds from the millisecond clock's now to
+            # the expiry, so a Node timer is never woken for sooner than libuv would wake it
+            # (the microsecond wait of short timeouts is for asyncio's float deadlines).
+            now = _monotonic()
+            node_deadline = now + max(0, expiry - int(now * 1000)) / 1000 + 1e-6
             if deadline is None or node_deadline < deadline:
                 deadline = node_deadline
         return deadline

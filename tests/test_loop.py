@@ -453,6 +453,30 @@ def test_short_poll_timeout_waits_to_the_microsecond(
     assert any(wait * 1000 != int(wait * 1000) for wait in waits)  # not whole milliseconds
 
 
+def test_node_timer_poll_timeout_is_whole_milliseconds_as_libuv(loop: phaseloop.EventLoop) -> None:
+    # libuv waits (expiry - now) whole milliseconds for a Node timer; the microsecond
+    # wait must not wake it sooner than that.
+    polls: list[float | None] = []
+    original = loop._run_poll
+
+    def run_poll(timeout: float | None) -> None:
+        polls.append(timeout)
+        original(timeout)
+
+    async def main() -> None:
+        fired = loop.create_future()
+        node.set_timeout(lambda: fired.set_result(None), 3)
+        await fired
+
+    loop._run_poll = run_poll  # type: ignore[method-assign]
+    loop.run_until_complete(main())
+    waits = [timeout for timeout in polls if timeout]
+    assert waits, polls
+    for timeout in waits:
+        assert abs(timeout * 1000 - round(timeout * 1000)) < 0.01, waits
+        assert 0.5 < timeout * 1000 < 3.5, waits
+
+
 def test_short_poll_timeout_still_dispatches_io(
     loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
