@@ -379,11 +379,11 @@ def idle_connections(new_loop: NewLoop, n: int) -> Measured:
 
 BENCHMARKS = [
     Benchmark("tcp_protocol_1k", tcp_protocol_1k, sizes(20_000, 10_000, 200)),
-    Benchmark("tcp_protocol_64k", tcp_protocol_64k, sizes(5_000, 2_000, 50)),
+    Benchmark("tcp_protocol_64k", tcp_protocol_64k, sizes(15_000, 2_000, 50)),
     Benchmark("tcp_streams_1k", tcp_streams_1k, sizes(20_000, 10_000, 200)),
-    Benchmark("tcp_streams_64k", tcp_streams_64k, sizes(5_000, 2_000, 50)),
+    Benchmark("tcp_streams_64k", tcp_streams_64k, sizes(15_000, 2_000, 50)),
     Benchmark("unix_protocol_1k", unix_protocol_1k, sizes(20_000, 10_000, 200)),
-    Benchmark("unix_streams_64k", unix_streams_64k, sizes(5_000, 2_000, 50)),
+    Benchmark("unix_streams_64k", unix_streams_64k, sizes(15_000, 2_000, 50)),
     Benchmark("udp_ping_pong", udp_ping_pong, sizes(20_000, 10_000, 200)),
     Benchmark("idle_connections", idle_connections, sizes(10_000, 10_000, 200)),
 ]

@@ -1099,13 +1099,20 @@ def test_server_serves_each_connection_from_the_accept_callback(loop: phaseloop.
     seen: list[tuple[str, str | None, bool, str]] = []
     made: list[str | None] = []
 
+    lost: list[asyncio.Future[None]] = []
+
     class Echo(asyncio.Protocol):
         def connection_made(self, transport: Any) -> None:
             made.append(loop.phase)
             self.transport = transport
+            self.lost = loop.create_future()
+            lost.append(self.lost)
 
         def data_received(self, data: bytes) -> None:
             self.transport.write(data)
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.lost.set_result(None)
 
     def factory() -> Echo:
         seen.append(("factory", loop.phase, asyncio.current_task() is None, var.get()))
@@ -1122,6 +1129,7 @@ def test_server_serves_each_connection_from_the_accept_callback(loop: phaseloop.
             replies.append(await reader.readexactly(3))
             writer.close()
             await writer.wait_closed()
+        await asyncio.gather(*lost)  # Python 3.11's wait_closed() does not wait for them
         server.close()
         await server.wait_closed()
         return replies
@@ -1137,12 +1145,18 @@ def test_server_factory_error_closes_the_connection_and_serving_goes_on(loop: ph
     loop.set_exception_handler(lambda _, context: errors.append(context))
     calls = 0
 
+    lost = loop.create_future()
+
+    class Served(asyncio.Protocol):
+        def connection_lost(self, exc: BaseException | None) -> None:
+            lost.set_result(None)
+
     def factory() -> asyncio.Protocol:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("no protocol for you")
-        return asyncio.Protocol()
+        return Served()
 
     async def main() -> tuple[bytes, bool]:
         server = await loop.create_server(factory, "127.0.0.1", 0)
@@ -1157,10 +1171,12 @@ def test_server_factory_error_closes_the_connection_and_serving_goes_on(loop: ph
         open_now = not reader.at_eof()
         writer.close()
         await writer.wait_closed()
+        await lost
         server.close()
         await server.wait_closed()
         return first, open_now
 
+    gc.collect()  # earlier tests' garbage is not this test's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)  # closed, not left to the collector
         assert loop.run_until_complete(main()) == (b"", True)
