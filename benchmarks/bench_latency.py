@@ -3,6 +3,8 @@
 ``n`` timers one after another (each set when the previous one fired): lateness is
 the fresh ``time.monotonic()`` in the callback minus (the fresh time when it was set
 + 1 ms). "load" is 100 tasks looping on ``await asyncio.sleep(0)`` meanwhile.
+``latency_call_later_1_5ms_idle`` does the same with a 1.5 ms delay: a 1 ms delay
+happens to suit epoll_wait's whole milliseconds, most delays do not.
 ``call_later`` runs on every loop; ``phaseloop.node.set_timeout`` on phaseloop, with
 ``benchmarks/node/latency.js`` as the Node.js reference.
 
@@ -22,11 +24,18 @@ from bench_measure import Benchmark, Measured, NewLoop, percentile, run_on, size
 
 SPINNERS = 100
 DELAY = 0.001
+# A delay that is not a whole number of milliseconds, as most are in real code: a loop
+# that waits in epoll_wait's whole milliseconds, rounded up, runs it up to 1 ms late.
+FRACTION_DELAY = 0.0015
 Schedule = Callable[[asyncio.AbstractEventLoop, Callable[[], None]], object]
 
 
 def _call_later(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> object:
     return loop.call_later(DELAY, callback)
+
+
+def _call_later_fraction(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> object:
+    return loop.call_later(FRACTION_DELAY, callback)
 
 
 def _set_timeout(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> object:
@@ -35,12 +44,12 @@ def _set_timeout(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) 
     return node.set_timeout(callback, DELAY * 1000)
 
 
-def _record(lateness: list[float], start: float, fired: asyncio.Future[None]) -> None:
-    lateness.append(time.monotonic() - start - DELAY)
+def _record(lateness: list[float], start: float, fired: asyncio.Future[None], delay: float) -> None:
+    lateness.append(time.monotonic() - start - delay)
     fired.set_result(None)
 
 
-async def _lateness(schedule: Schedule, n: int, load: bool) -> list[float]:
+async def _lateness(schedule: Schedule, n: int, load: bool, delay: float = DELAY) -> list[float]:
     loop = asyncio.get_running_loop()
     spinning = True
 
@@ -53,16 +62,18 @@ async def _lateness(schedule: Schedule, n: int, load: bool) -> list[float]:
     lateness: list[float] = []
     for _ in range(n):
         fired = loop.create_future()
-        schedule(loop, functools.partial(_record, lateness, time.monotonic(), fired))
+        schedule(loop, functools.partial(_record, lateness, time.monotonic(), fired, delay))
         await fired
     spinning = False
     await asyncio.gather(*spinners)
     return lateness
 
 
-def _latency_benchmark(schedule: Schedule, load: bool) -> Callable[[NewLoop, int], Measured]:
+def _latency_benchmark(
+    schedule: Schedule, load: bool, delay: float = DELAY
+) -> Callable[[NewLoop, int], Measured]:
     def bench(new_loop: NewLoop, n: int) -> Measured:
-        lateness = sorted(run_on(new_loop, lambda: _lateness(schedule, n, load)))
+        lateness = sorted(run_on(new_loop, lambda: _lateness(schedule, n, load, delay)))
         return Measured(
             {"p50 ms": percentile(lateness, 0.5) * 1e3, "p99 ms": percentile(lateness, 0.99) * 1e3},
             {"samples": n, "max ms": lateness[-1] * 1e3},
@@ -81,6 +92,11 @@ def call_later_load(new_loop: NewLoop, n: int) -> Measured:
     return _latency_benchmark(_call_later, load=True)(new_loop, n)
 
 
+def call_later_fraction_idle(new_loop: NewLoop, n: int) -> Measured:
+    """``call_later(0.0015)`` lateness on an idle loop: a delay between two milliseconds."""
+    return _latency_benchmark(_call_later_fraction, load=False, delay=FRACTION_DELAY)(new_loop, n)
+
+
 def set_timeout_idle(new_loop: NewLoop, n: int) -> Measured:
     """``phaseloop.node.set_timeout(cb, 1)`` lateness on an idle loop."""
     return _latency_benchmark(_set_timeout, load=False)(new_loop, n)
@@ -94,6 +110,7 @@ def set_timeout_load(new_loop: NewLoop, n: int) -> Measured:
 BENCHMARKS = [
     Benchmark("latency_call_later_idle", call_later_idle, sizes(1000, 300, 20)),
     Benchmark("latency_call_later_load", call_later_load, sizes(1000, 300, 20)),
+    Benchmark("latency_call_later_1_5ms_idle", call_later_fraction_idle, sizes(1000, 300, 20)),
     Benchmark(
         "latency_set_timeout_idle",
         set_timeout_idle,
