@@ -36,13 +36,19 @@ class Measured:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+TASK_REPS = 15  # Benchmark.full_reps of the task and tree rows
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """One benchmark: its function, its sizes per profile, and where it applies.
 
     ``phaseloop_only`` marks the Node-API scenarios (``phaseloop.node``); ``node`` names
     the JavaScript reference, ``(script under benchmarks/node/, scenario)``, which gets
-    the size as its last argument and prints the same metrics as JSON.
+    the size as its last argument and prints the same metrics as JSON. ``full_reps``
+    is the least number of repetitions of a full-size run: the task-heavy rows, whose
+    runs scatter by a third from process to process for every loop (the garbage
+    collector is 30-40 % of their time), need more than the others to settle.
     """
 
     name: str
@@ -51,6 +57,7 @@ class Benchmark:
     phaseloop_only: bool = False
     node: tuple[str, str] | None = None
     min_python: tuple[int, int] = (3, 11)
+    full_reps: int = 0
 
     def size(self, profile: str) -> int:
         return self.sizes[profile]

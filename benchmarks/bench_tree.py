@@ -13,7 +13,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from bench_measure import Benchmark, Measured, NewLoop, Unsupported, peak_rss_mib, per_op_us, run_on, sizes
+from bench_measure import (
+    TASK_REPS,
+    Benchmark,
+    Measured,
+    NewLoop,
+    Unsupported,
+    peak_rss_mib,
+    per_op_us,
+    run_on,
+    sizes,
+)
 
 BRANCHES = 6
 Leaf = Callable[[], Awaitable[None]]
@@ -94,8 +104,10 @@ def tree_eager_sleep0(new_loop: NewLoop, depth: int) -> Measured:
 
 
 BENCHMARKS = [
-    Benchmark("tree_none", tree_none, sizes(6, 5, 2)),
-    Benchmark("tree_sleep0", tree_sleep0, sizes(6, 5, 2)),
-    Benchmark("tree_future", tree_future, sizes(6, 5, 2)),
-    Benchmark("tree_eager_sleep0", tree_eager_sleep0, sizes(6, 5, 2), min_python=(3, 12)),
+    Benchmark("tree_none", tree_none, sizes(6, 5, 2), full_reps=TASK_REPS),
+    Benchmark("tree_sleep0", tree_sleep0, sizes(6, 5, 2), full_reps=TASK_REPS),
+    Benchmark("tree_future", tree_future, sizes(6, 5, 2), full_reps=TASK_REPS),
+    Benchmark(
+        "tree_eager_sleep0", tree_eager_sleep0, sizes(6, 5, 2), min_python=(3, 12), full_reps=TASK_REPS
+    ),
 ]

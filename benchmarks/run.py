@@ -7,9 +7,12 @@ A loop is ``MODULE:FACTORY``; its column is named after the module. Each
 (benchmark, loop, repetition) runs in a fresh process (``run.py --child ...``), and
 the loops take turns within each repetition, in a rotating order, so that drift in
 the machine's load hits every loop alike. The table shows the median of the
-repetitions (5 by default, 3 with ``--quick``, 1 with ``--smoke``) and, in
-parentheses, the ratio to the stock loop (``asyncio:...``; the first loop if
-none is): every metric is lower-is-better, so below 1x beats stock asyncio.
+repetitions (5 by default, 3 with ``--quick``, 1 with ``--smoke``; a full-size run
+gives the task and tree rows at least 15) and, in parentheses, the ratio to the
+stock loop (``asyncio:...``; the first loop if none is): the ratio of the medians,
+then the median of the run-by-run ratios (each run against the base loop's run of
+the same repetition, see ``paired_ratio``). Every metric is lower-is-better, so
+below 1x beats stock asyncio.
 Node-API rows (phaseloop only) are compared with phaseloop instead, and where
 ``node`` is on PATH a ``node`` column runs the same scenario in Node.js
 (``benchmarks/node/*.js``).
@@ -259,6 +262,11 @@ def fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
+def bench_reps(bench: Benchmark, profile: str, reps: int) -> int:
+    """Repetitions of ``bench``: ``reps``, or its ``full_reps`` in a full-size run if more."""
+    return max(reps, bench.full_reps) if profile == FULL else reps
+
+
 def paired_ratio(samples: dict[int, float], base: dict[int, float]) -> float | None:
     """The median over repetitions of each run's ratio to the base loop's run of the same
     repetition (run next to it), where there are at least 3 such pairs.
@@ -403,7 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="smaller sizes, 3 repetitions")
     size.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repetition, asyncio + phaseloop")
     parser.add_argument("--only", help="benchmark or group names, comma-separated")
-    parser.add_argument("--reps", type=int, help="repetitions (default 5, --quick 3, --smoke 1)")
+    parser.add_argument(
+        "--reps",
+        type=int,
+        help="repetitions (default 5, --quick 3, --smoke 1; full runs give task and tree rows 15 or more)",
+    )
     parser.add_argument(
         "--json", metavar="PATH", help="write every run, the medians and the paired ratios as JSON"
     )
@@ -445,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     for bench in benches:
         if sys.version_info < bench.min_python:
             continue
-        for rep in range(reps):
+        for rep in range(bench_reps(bench, profile, reps)):
             shift = rep % len(loops)
             for loop in loops[shift:] + loops[:shift]:
                 if applies(bench, loop):
@@ -479,10 +491,12 @@ def main(argv: list[str] | None = None) -> int:
     env["pinned cpus (benchmark, client)"] = cpus
     env["seconds"] = round(time.monotonic() - started, 1)
     header, rows, medians, paired_ratios = table_rows(benches, loops, records)
+    more = sorted({bench_reps(bench, profile, reps) for bench in benches} - {reps})
+    more_reps = f" ({', '.join(map(str, more))} for the task and tree rows)" if more else ""
     loop_text = ", ".join(f"{name} {info['version'] or '?'}" for name, info in env["loops"].items())
     print(
         f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs; "
-        f"{profile} sizes, median of {reps}; loops: {loop_text}; checkout {env['checkout']}"
+        f"{profile} sizes, median of {reps}{more_reps}; loops: {loop_text}; checkout {env['checkout']}"
     )
     print(
         f"{env['seconds']:.0f} s; 1-minute load average {load_before[0]:.1f} before, "
