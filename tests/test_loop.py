@@ -407,7 +407,8 @@ def test_signal_handler_reaches_a_spinning_loop(loop: phaseloop.EventLoop) -> No
     assert phases == ["poll"]
 
 
-def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
+def _record_polls(loop: phaseloop.EventLoop) -> list[float | None]:
+    """The timeout of every poll phase from now on."""
     polls: list[float | None] = []
     original = loop._run_poll
 
@@ -416,6 +417,11 @@ def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
         original(timeout)
 
     loop._run_poll = run_poll  # type: ignore[method-assign]
+    return polls
+
+
+def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
+    polls = _record_polls(loop)
     loop.call_later(0.05, loop.stop)
     loop.run_forever()
     # R3: one blocking wait of about the timer's delay, never a spin of zero timeouts.
@@ -456,19 +462,12 @@ def test_short_poll_timeout_waits_to_the_microsecond(
 def test_node_timer_poll_timeout_is_whole_milliseconds_as_libuv(loop: phaseloop.EventLoop) -> None:
     # libuv waits (expiry - now) whole milliseconds for a Node timer; the microsecond
     # wait must not wake it sooner than that.
-    polls: list[float | None] = []
-    original = loop._run_poll
-
-    def run_poll(timeout: float | None) -> None:
-        polls.append(timeout)
-        original(timeout)
-
     async def main() -> None:
         fired = loop.create_future()
         node.set_timeout(lambda: fired.set_result(None), 3)
         await fired
 
-    loop._run_poll = run_poll  # type: ignore[method-assign]
+    polls = _record_polls(loop)
     loop.run_until_complete(main())
     waits = [timeout for timeout in polls if timeout]
     assert waits, polls
