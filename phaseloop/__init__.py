@@ -6,23 +6,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-from asyncio import events, unix_events
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from .handles import Immediate, PhaseHook
-from .loop import PHASES, EventLoop
-from .timers import Timeout, TimeoutOverflowWarning
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import fs, node
+    from .entry import EventLoopPolicy, new_event_loop, run
+    from .handles import Immediate, PhaseHook
+    from .loop import PHASES, EventLoop
     from .shim import co, coroutine
+    from .timers import Timeout, TimeoutOverflowWarning
 
-# Imported on first use (PEP 562), so that a program that only wants the loop does
-# not pay for them: phaseloop.fs alone doubled the package's import time.
+# Every name is imported on first use (PEP 562). ``import phaseloop`` alone loads
+# nothing else: pytest imports the package for its plugin (phaseloop.pytest_plugin)
+# in every run, and asyncio alone costs ~25 ms there. phaseloop.fs alone doubled
+# the package's own import time.
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "EventLoop": (".loop", "EventLoop"),
+    "PHASES": (".loop", "PHASES"),
+    "new_event_loop": (".entry", "new_event_loop"),
+    "run": (".entry", "run"),
+    "EventLoopPolicy": (".entry", "EventLoopPolicy"),
+    "Immediate": (".handles", "Immediate"),
+    "PhaseHook": (".handles", "PhaseHook"),
+    "Timeout": (".timers", "Timeout"),
+    "TimeoutOverflowWarning": (".timers", "TimeoutOverflowWarning"),
     "fs": (".fs", None),
     "node": (".node", None),
     "co": (".shim", "co"),
@@ -39,6 +47,10 @@ def __getattr__(name: str) -> Any:
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __version__ = "0.1.0"
@@ -59,43 +71,3 @@ __all__ = [
     "node",
     "run",
 ]
-
-_T = TypeVar("_T")
-
-
-def new_event_loop(
-    *, wakeups: str = "microtask", threadpool_size: int | None = None, debug: bool | None = None
-) -> EventLoop:
-    """A new phaseloop loop; usable as ``loop_factory`` for ``asyncio.run`` and ``asyncio.Runner``."""
-    return EventLoop(wakeups=wakeups, threadpool_size=threadpool_size, debug=debug)
-
-
-def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None, **loop_options: Any) -> _T:
-    """``asyncio.run(main)`` on a new phaseloop loop (through ``asyncio.Runner`` on every Python)."""
-
-    def factory() -> EventLoop:
-        return new_event_loop(**loop_options)
-
-    with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
-        return runner.run(main)
-
-
-# The policy base is looked up by its private name first: Python 3.14 deprecates
-# the public policy names, and importing phaseloop must not warn.
-_PolicyBase: Any = getattr(unix_events, "_UnixDefaultEventLoopPolicy", None) or getattr(
-    events, "_BaseDefaultEventLoopPolicy", None
-)
-
-
-class EventLoopPolicy(_PolicyBase):  # type: ignore[misc]
-    """An event loop policy whose loops are phaseloop loops (for ``asyncio.set_event_loop_policy``).
-
-    ``EventLoopPolicy(wakeups=..., threadpool_size=...)`` passes those options to each new loop.
-    """
-
-    def __init__(self, **loop_options: Any) -> None:
-        super().__init__()
-        self._loop_options = loop_options
-
-    def new_event_loop(self) -> EventLoop:
-        return new_event_loop(**self._loop_options)

@@ -10,7 +10,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from . import EventLoopPolicy, __version__
+from . import __version__
+from .entry import EventLoopPolicy
 from .queues import WAKEUP_MODES
 
 

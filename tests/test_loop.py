@@ -976,16 +976,42 @@ def test_entry_points_give_phaseloop() -> None:
 def test_importing_phaseloop_raises_no_deprecation_warning() -> None:
     import subprocess
 
-    code = "import phaseloop, phaseloop.node"
+    # Every name loads on first use: touch them all (the policy class is made in entry.py).
+    code = "import phaseloop, phaseloop.node\nfor name in phaseloop.__all__: getattr(phaseloop, name)"
     result = subprocess.run(
         [sys.executable, "-W", "error::DeprecationWarning", "-c", code], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
 
 
-def test_fs_node_and_shim_load_on_first_use() -> None:
+def test_package_and_pytest_plugin_import_nothing_until_used() -> None:
+    # pytest imports phaseloop.pytest_plugin (and so the package) in every run: neither
+    # may pull in asyncio or the loop before a loop is asked for.
+    code = (
+        "import sys, pytest\n"
+        "import phaseloop, phaseloop.pytest_plugin\n"
+        "assert 'asyncio' not in sys.modules and 'phaseloop.loop' not in sys.modules, sorted(sys.modules)\n"
+        "assert phaseloop.__version__ and 'phaseloop.loop' not in sys.modules\n"
+        "loop = phaseloop.new_event_loop()\n"
+        "assert isinstance(loop, phaseloop.EventLoop) and 'phaseloop.loop' in sys.modules\n"
+        "loop.close()\n"
+        "from phaseloop import EventLoopPolicy, Timeout, run\n"
+        "assert set(phaseloop.__all__) <= set(dir(phaseloop))\n"
+    )
+    _run_python(code)
+
+
+def _run_python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter with this one's path; its stdout, once it succeeded."""
     import subprocess
 
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_fs_node_and_shim_load_on_first_use() -> None:
     code = (
         "import sys, phaseloop\n"
         "lazy = ('phaseloop.fs', 'phaseloop.node', 'phaseloop.shim')\n"
@@ -995,10 +1021,7 @@ def test_fs_node_and_shim_load_on_first_use() -> None:
         "assert all(name in sys.modules for name in lazy)\n"
         "try:\n    phaseloop.missing\nexcept AttributeError as exc:\n    print(exc)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "module 'phaseloop' has no attribute 'missing'"
+    assert _run_python(code).strip() == "module 'phaseloop' has no attribute 'missing'"
 
 
 @given(st.lists(st.tuples(st.integers(0, 4), st.booleans(), st.booleans()), min_size=1, max_size=300))
