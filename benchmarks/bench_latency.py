@@ -27,21 +27,17 @@ DELAY = 0.001
 # A delay that is not a whole number of milliseconds, as most are in real code: a loop
 # that waits in epoll_wait's whole milliseconds, rounded up, runs it up to 1 ms late.
 FRACTION_DELAY = 0.0015
-Schedule = Callable[[asyncio.AbstractEventLoop, Callable[[], None]], object]
+Schedule = Callable[[asyncio.AbstractEventLoop, Callable[[], None], float], object]
 
 
-def _call_later(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> object:
-    return loop.call_later(DELAY, callback)
+def _call_later(loop: asyncio.AbstractEventLoop, callback: Callable[[], None], delay: float) -> object:
+    return loop.call_later(delay, callback)
 
 
-def _call_later_fraction(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> object:
-    return loop.call_later(FRACTION_DELAY, callback)
-
-
-def _set_timeout(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> object:
+def _set_timeout(loop: asyncio.AbstractEventLoop, callback: Callable[[], None], delay: float) -> object:
     from phaseloop import node
 
-    return node.set_timeout(callback, DELAY * 1000)
+    return node.set_timeout(callback, delay * 1000)
 
 
 def _record(lateness: list[float], start: float, fired: asyncio.Future[None], delay: float) -> None:
@@ -49,7 +45,7 @@ def _record(lateness: list[float], start: float, fired: asyncio.Future[None], de
     fired.set_result(None)
 
 
-async def _lateness(schedule: Schedule, n: int, load: bool, delay: float = DELAY) -> list[float]:
+async def _lateness(schedule: Schedule, n: int, load: bool, delay: float) -> list[float]:
     loop = asyncio.get_running_loop()
     spinning = True
 
@@ -62,7 +58,7 @@ async def _lateness(schedule: Schedule, n: int, load: bool, delay: float = DELAY
     lateness: list[float] = []
     for _ in range(n):
         fired = loop.create_future()
-        schedule(loop, functools.partial(_record, lateness, time.monotonic(), fired, delay))
+        schedule(loop, functools.partial(_record, lateness, time.monotonic(), fired, delay), delay)
         await fired
     spinning = False
     await asyncio.gather(*spinners)
@@ -94,7 +90,7 @@ def call_later_load(new_loop: NewLoop, n: int) -> Measured:
 
 def call_later_fraction_idle(new_loop: NewLoop, n: int) -> Measured:
     """``call_later(0.0015)`` lateness on an idle loop: a delay between two milliseconds."""
-    return _latency_benchmark(_call_later_fraction, load=False, delay=FRACTION_DELAY)(new_loop, n)
+    return _latency_benchmark(_call_later, load=False, delay=FRACTION_DELAY)(new_loop, n)
 
 
 def set_timeout_idle(new_loop: NewLoop, n: int) -> Measured:

@@ -308,8 +308,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         expiry = self._node_timers.next_expiry()
         if expiry is not None:
             # libuv's poll timeout: whole milliseconds from the millisecond clock's now to
-            # the expiry, so a Node timer is never woken for sooner than libuv would wake it
-            # (the microsecond wait of short timeouts is for asyncio's float deadlines).
+            # the expiry (libuv reads that clock at the iteration's start, this reads it
+            # fresh); the microsecond wait of short timeouts is for asyncio's deadlines.
             now = _monotonic()
             node_deadline = now + max(0, expiry - int(now * 1000)) / 1000 + 1e-6
             if deadline is None or node_deadline < deadline:
@@ -937,18 +937,14 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     def _serve_connection(
         self, protocol_factory: Callable[[], Any], conn: Any, addr: Any, server: Any
     ) -> None:
-        transport = None
         try:
-            transport = self._make_socket_transport(
-                conn, protocol_factory(), extra={"peername": addr}, server=server
-            )
+            self._make_socket_transport(conn, protocol_factory(), extra={"peername": addr}, server=server)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException:
             # Dropped unreported outside debug mode, as _accept_connection2 does; the
             # socket is closed here rather than left to the garbage collector.
-            if transport is None:
-                conn.close()
+            conn.close()
 
     # ------------------------------------------------------------------
     # Deferred I/O errors and closing
