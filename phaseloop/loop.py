@@ -38,6 +38,11 @@ _MAX_SELECT_TIMEOUT: Final = 24 * 3600.0
 _FINE_WAIT: Final = 0.05
 _FD_SETSIZE: Final = 1024  # select() takes no higher descriptor
 _MIN_TIMERS_TO_COMPACT: Final = 100
+# asyncio timers this many seconds or more ahead wait in per-span buckets, not the heap
+# (EventLoop._add_far). A power of two, so that a deadline's bucket is exact.
+_FAR_SPAN: Final = 8.0
+_PER_FAR_SPAN: Final = 1 / _FAR_SPAN
+_FAR_LAST_KEY: Final = 1 << 1100  # the bucket of every deadline past 1e300 (int(inf) raises)
 _EVENT_READ: Final = 1
 _EVENT_WRITE: Final = 2
 _NOT_EPOLLIN: Final = ~select.EPOLLIN if hasattr(select, "epoll") else 0
@@ -114,6 +119,18 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._timers: list[float] = []
         self._timers_at: dict[float, Any] = {}
         self._timers_cancelled = 0
+        # Far timers: deadlines at or past _far_from, by bucket (int(when / _FAR_SPAN)), each
+        # in creation order; the heap of bucket numbers; the earliest deadline among them (or
+        # earlier: a cancelled one). Most far timers are timeouts, cancelled before they are
+        # due: a list slot each, against a heap entry and a dict entry (~60 bytes).
+        self._far: dict[int, list[Any]] = {}
+        self._far_keys: list[int] = []
+        self._far_count = 0
+        self._far_cancelled = 0
+        self._far_first = math.inf
+        self._far_from = 0.0  # both set by _advance_far before the first timer
+        self._far_next = 0.0  # when _advance_far moves the boundary on
+        self._advance_far(_monotonic())
         self._node_timers = NodeTimers(self)
         self._idle_hooks: list[PhaseHook] = []
         self._prepare_hooks: list[PhaseHook] = []
@@ -184,8 +201,12 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         if self._closing:
             self._run_closing()
         timers = self._timers
-        if self._node_timers._queue or (timers and timers[0] < _monotonic() + self._clock_resolution):
-            self._run_timers()  # something may be due (the phase rechecks against its own frozen now)
+        if self._node_timers._queue:
+            self._run_timers()
+        elif timers or self._far_count:
+            now = _monotonic()
+            if now >= self._far_next or (timers and timers[0] < now + self._clock_resolution):
+                self._run_timers()  # something may be due (the phase rechecks against its own frozen now)
         if self._stopping and self._closing:
             # Handles closed by the timers that stopped the loop: close them
             # before run_forever returns, as a libuv loop would before exiting (R5).
@@ -226,6 +247,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         heap = self._timers
         node = self._node_timers
         now = time.monotonic()
+        if now >= self._far_next:
+            self._advance_far(now)
         end = now + self._clock_resolution
         if not node._queue and (not heap or heap[0] >= end):
             return  # nothing can be due
@@ -303,6 +326,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             self._pop_timer()._scheduled = False
             self._timers_cancelled -= 1
         deadline = heap[0] if heap else None
+        if self._far_count > self._far_cancelled and (deadline is None or self._far_first < deadline):
+            # Moved into the heap as it comes due (_run_timers). The earliest far timer
+            # may have been cancelled since: then this wait ends early, with nothing due.
+            deadline = self._far_first
         if not self._node_timers._queue:
             return deadline
         expiry = self._node_timers.next_expiry()
@@ -689,8 +716,74 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             timer._when = when
         else:
             raise TypeError(f"a callable object was expected by call_at(), got {callback!r}")
-        self._push_timer(timer)
+        if when >= self._far_from:
+            self._add_far(timer, when)
+        else:
+            self._push_timer(timer)
         return timer  # type: ignore[no-any-return]
+
+    def _add_far(self, timer: Any, when: float) -> None:
+        """Put a timer in its bucket of far timers, unless the boundary, stale, has passed it.
+
+        Ties keep their creation order: a deadline's timers are all in the heap or all in
+        one bucket, as the buckets up to the boundary move into the heap (_advance_far)
+        before any later timer of theirs is made.
+        """
+        now = _monotonic()
+        if now >= self._far_next:  # no timers phase for a while (a long poll, a loop not running)
+            self._advance_far(now)
+            if when < self._far_from:
+                self._push_timer(timer)
+                return
+        key = int(when * _PER_FAR_SPAN) if when < 1e300 else _FAR_LAST_KEY
+        bucket = self._far.get(key)
+        if bucket is None:
+            self._far[key] = [timer]
+            heapq.heappush(self._far_keys, key)
+        else:
+            bucket.append(timer)
+        self._far_count += 1
+        if when < self._far_first:
+            self._far_first = when
+        timer._scheduled = True
+
+    def _advance_far(self, now: float) -> None:
+        """Move the far boundary to the next span but one, and its buckets into the heap."""
+        span = int(now * _PER_FAR_SPAN)
+        self._far_next = (span + 1) * _FAR_SPAN
+        self._far_from = (span + 2) * _FAR_SPAN
+        keys = self._far_keys
+        if not keys or keys[0] > span + 1:
+            return
+        while keys and keys[0] <= span + 1:
+            for timer in self._far.pop(heapq.heappop(keys)):
+                self._far_count -= 1
+                if timer._cancelled:
+                    self._far_cancelled -= 1
+                    timer._scheduled = False
+                else:
+                    self._push_timer(timer)
+        self._far_first = min(timer._when for timer in self._far[keys[0]]) if keys else math.inf
+
+    def _purge_far(self, cancelling: Any) -> None:
+        """Drop the cancelled far timers (more than half of them)."""
+        far = self._far
+        for key in list(far):
+            live = []
+            for timer in far[key]:
+                if timer._cancelled or timer is cancelling:
+                    timer._scheduled = False
+                else:
+                    live.append(timer)
+            if live:
+                far[key] = live
+            else:
+                del far[key]
+        self._far_keys = sorted(far)  # a sorted list is a heap
+        self._far_count = sum(map(len, far.values()))
+        self._far_cancelled = 0
+        keys = self._far_keys
+        self._far_first = min(timer._when for timer in far[keys[0]]) if keys else math.inf
 
     def _push_timer(self, timer: Any) -> None:
         when = timer._when
@@ -715,13 +808,22 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         return timer
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
-        if handle._scheduled:
+        # TimerHandle.cancel() calls this before it sets handle._cancelled: the
+        # compactions are told which timer is going.
+        if not handle._scheduled:
+            return
+        if handle._when >= self._far_from:  # in a bucket: a far timer stays far until moved
+            self._far_cancelled += 1
+            if self._far_count > _MIN_TIMERS_TO_COMPACT and self._far_cancelled * 2 > self._far_count:
+                self._purge_far(handle)
+        else:
             self._timers_cancelled += 1
             heap = self._timers
             if len(heap) > _MIN_TIMERS_TO_COMPACT and self._timers_cancelled * 2 > len(heap):
-                self._compact_timers()
+                self._compact_timers(handle)
 
-    def _compact_timers(self) -> None:
+    def _compact_timers(self, cancelling: Any) -> None:
+        """Rebuild the heap without its cancelled timers (more than half of them)."""
         timers = [
             timer
             for entry in self._timers_at.values()
@@ -731,7 +833,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._timers_at.clear()
         self._timers_cancelled = 0
         for timer in timers:  # ties keep their creation order
-            if timer._cancelled:
+            if timer._cancelled or timer is cancelling:
                 timer._scheduled = False
             else:
                 self._push_timer(timer)
@@ -788,6 +890,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             len(self._immediates) > self._immediate_unrefs
             or self._node_timers.refcount
             or len(self._timers) > self._timers_cancelled
+            or self._far_count > self._far_cancelled
             or self._pending
             or self._closing
             or self._ticks
@@ -990,6 +1093,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             queue.clear()
         self._timers.clear()
         self._timers_at.clear()
+        self._far.clear()
+        self._far_keys.clear()
+        self._far_count = self._far_cancelled = 0
+        self._far_first = math.inf
         self._node_timers.clear()
         self._before_exit.clear()
 

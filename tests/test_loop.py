@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import os
@@ -10,9 +11,11 @@ import socket
 import sys
 import threading
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -1048,6 +1051,146 @@ def test_timers_run_by_deadline_then_creation_order(specs: list[tuple[int, bool,
         assert not loop.is_alive()
     finally:
         loop.close()
+
+
+class _ShiftedClock:
+    """time.monotonic() plus an offset the test moves on, as the loop and loop.time() read it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self._real = time.monotonic
+
+    def __call__(self) -> float:
+        return self._real() + self.offset
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_ShiftedClock]:
+        shifted = types.SimpleNamespace(**{**vars(time), "monotonic": self})
+        with (
+            mock.patch.object(phaseloop.loop, "_monotonic", self),
+            mock.patch.object(phaseloop.loop, "time", shifted),
+            mock.patch.object(asyncio.base_events, "time", shifted),
+        ):
+            yield self
+
+
+def _one_iteration(loop: phaseloop.EventLoop) -> None:
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+_FAR_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(0, 60), st.booleans()),
+        st.tuples(st.just("wait"), st.integers(0, 40), st.just(False)),
+    ),
+    min_size=1,
+    max_size=200,
+)
+
+
+@given(_FAR_STEPS)
+@settings(max_examples=60, deadline=None)
+def test_far_timers_run_by_deadline_then_creation_order(steps: list[tuple[str, int, bool]]) -> None:
+    # Deadlines on a 2 s grid up to 120 s ahead: the far ones wait in buckets and move into
+    # the heap as the (shifted) clock reaches them, while later timers of the same deadlines
+    # join them there. Every deadline is in the future when its timer is made, so the
+    # timers must fire in deadline order, ties in creation order, whatever the level.
+    clock = _ShiftedClock()
+    with clock.installed():
+        loop = phaseloop.new_event_loop()
+        try:
+            base = float(int(loop.time()) + 1)
+            fired: list[int] = []
+            expected: list[tuple[float, int]] = []
+            went_far = False
+            for index, (op, number, cancel) in enumerate(steps):
+                if op == "wait":
+                    clock.offset += number
+                    _one_iteration(loop)
+                    continue
+                when = base + 2 * number + 2 * int(clock.offset)
+                handle = loop.call_at(when, fired.append, index)
+                went_far = went_far or loop._far_count > 0
+                if cancel:
+                    handle.cancel()
+                else:
+                    expected.append((when, index))
+            clock.offset += 1000
+            _one_iteration(loop)
+            assert fired == [index for _, index in sorted(expected)]
+            assert not loop.is_alive() and loop._far_count == 0 and not loop._far
+            if any(op == "add" and number > 12 for op, number, _ in steps):
+                assert went_far  # the test reaches the buckets
+        finally:
+            loop.close()
+
+
+@pytest.mark.parametrize("delay", [1.0, 1000.0], ids=["heap", "far"])
+def test_cancelling_every_timer_leaves_none_counted(delay: float) -> None:
+    # The cancel that sets off a compaction is made before TimerHandle.cancel() marks the
+    # handle cancelled: a compaction that kept it as live left the counts one off, and the
+    # loop alive for good once the timer was popped (seen with 300 heap timers).
+    loop = phaseloop.new_event_loop()
+    try:
+        handles = [loop.call_later(delay + i / 1000, lambda: None) for i in range(300)]
+        for handle in handles:
+            handle.cancel()
+        assert not loop.is_alive()
+        assert loop._wait_timeout() is None
+        assert (loop._timers_cancelled, loop._far_cancelled) == (len(loop._timers), loop._far_count)
+    finally:
+        loop.close()
+
+
+def test_far_timers_keep_the_loop_alive_and_set_the_poll_timeout() -> None:
+    loop = phaseloop.new_event_loop()
+    try:
+        handles = [loop.call_later(1000 + i, lambda: None) for i in range(300)]
+        assert loop._far_count == 300 and not loop._timers
+        assert loop.is_alive()
+        # The poll waits for the earliest far deadline itself, not for its bucket.
+        assert 999 < loop._wait_timeout() <= 1000  # type: ignore[operator]
+        handles[0].cancel()  # the earliest: the wait may end early, never late
+        assert 999 < loop._wait_timeout() <= 1000  # type: ignore[operator]
+        for handle in handles[1:200]:
+            handle.cancel()
+        # More than half cancelled: they were dropped (not just counted), at the 151st.
+        assert (loop._far_count, loop._far_cancelled) == (149, 49)
+        assert sum(map(len, loop._far.values())) == loop._far_count
+        assert 1150 < loop._wait_timeout() <= 1151  # type: ignore[operator]
+        assert loop.is_alive()
+        for handle in handles[200:]:
+            handle.cancel()
+        assert not loop.is_alive()
+        assert loop._wait_timeout() is None
+    finally:
+        loop.close()
+
+
+def test_near_timer_goes_to_the_heap_after_a_long_wait() -> None:
+    # No timers phase for 100 s (the loop not running): the far boundary is stale, and a
+    # timer 1 s ahead must still go to the heap, not wait in a bucket for the next advance.
+    clock = _ShiftedClock()
+    with clock.installed():
+        loop = phaseloop.new_event_loop()
+        try:
+            clock.offset += 100
+            loop.call_later(1, lambda: None)
+            assert loop._far_count == 0 and len(loop._timers) == 1
+            loop.call_later(100, lambda: None)
+            assert loop._far_count == 1
+        finally:
+            loop.close()
+
+
+def test_far_timers_in_debug_mode(loop: phaseloop.EventLoop) -> None:
+    loop.set_debug(True)
+    handles = [loop.call_later(1000, lambda: None) for _ in range(3)]
+    assert loop._far_count == 3
+    for handle in handles:
+        handle.cancel()
+    assert not loop.is_alive()
 
 
 def test_timer_callbacks_each_run_in_a_context_of_their_own(loop: phaseloop.EventLoop) -> None:
