@@ -58,6 +58,7 @@ _Context: Final = contextvars.Context
 _copy_context: Final = contextvars.copy_context
 _monotonic: Final = time.monotonic
 _select: Final = select.select
+_heappop: Final = heapq.heappop
 
 # The stdlib selector loop, typed as Any: phaseloop overrides and reads its
 # private members (_run_once, _selector, _transports, ...), which typeshed omits.
@@ -202,11 +203,11 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             self._run_closing()
         timers = self._timers
         if self._node_timers._queue:
-            self._run_timers()
+            self._run_timers(_monotonic())
         elif timers or self._far_count:
-            now = _monotonic()
+            now = _monotonic()  # the phase's frozen now (R7): nothing runs between here and there
             if now >= self._far_next or (timers and timers[0] < now + self._clock_resolution):
-                self._run_timers()  # something may be due (the phase rechecks against its own frozen now)
+                self._run_timers(now)
         if self._stopping and self._closing:
             # Handles closed by the timers that stopped the loop: close them
             # before run_forever returns, as a libuv loop would before exiting (R5).
@@ -226,7 +227,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 return False
             self._starting = False
         if not self._stopping:
-            self._run_timers()
+            self._run_timers(_monotonic())
         return True
 
     def _ran_out_of_work(self) -> None:
@@ -242,20 +243,29 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     # The phases
     # ------------------------------------------------------------------
 
-    def _run_timers(self) -> None:
+    def _run_timers(self, now: float) -> None:
         """Due asyncio timers and Node timer lists, all against one frozen ``now`` (R7, R10)."""
         heap = self._timers
         node = self._node_timers
-        now = time.monotonic()
         if now >= self._far_next:
             self._advance_far(now)
         end = now + self._clock_resolution
         if not node._queue and (not heap or heap[0] >= end):
             return  # nothing can be due
         self.phase = "timers"
-        due: collections.deque[Any] = collections.deque()
+        # Due timers in reverse, so that pop() hands each to invoke with no reference left
+        # here (see _invoke_fast); a list, as this runs on every wake-up for a timer, with
+        # cold caches: a deque's first block is half a kilobyte from malloc.
+        due: list[Any] = []
+        at = self._timers_at
         while heap and heap[0] < end:
-            timer = self._pop_timer()
+            when = _heappop(heap)  # _pop_timer, inlined
+            timer = at.pop(when)
+            if type(timer) is list:
+                ties = timer
+                timer = ties.pop(0)
+                if ties:
+                    at[when] = ties
             timer._scheduled = False
             if timer._cancelled:
                 self._timers_cancelled -= 1
@@ -264,21 +274,28 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     timer._context = _Context()  # its own, as it runs (handles.Timer)
                 due.append(timer)
         timer = None
-        now_ms = int(now * 1000)
         invoke = self._invoke
         try:
-            while True:
+            if not node._queue:
                 # Without Node timers now, none can become due this phase (R6: a new one
-                # starts from a fresh clock), so asyncio timers skip the list lookup.
+                # starts from a fresh clock): the asyncio timers run without list lookups.
+                if len(due) > 1:
+                    due.reverse()
+                while due:
+                    invoke(due.pop())
+                return
+            due.reverse()
+            now_ms = int(now * 1000)
+            while True:
                 timer_list = node.due_list(now_ms) if node._queue else None
-                if due and (timer_list is None or due[0]._when * 1000 < timer_list.expiry):
-                    invoke(due.popleft())
+                if due and (timer_list is None or due[-1]._when * 1000 < timer_list.expiry):
+                    invoke(due.pop())
                 elif timer_list is not None:
                     node.run_list(timer_list, now_ms)
                 else:
                     break
         finally:
-            for timer in due:  # only if a callback raised through the loop
+            for timer in reversed(due):  # only if a callback raised through the loop
                 self._push_timer(timer)
             self.phase = None
 
@@ -358,8 +375,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             if timeout is not None and 0 < timeout < _FINE_WAIT and self._fine_wait is not None:
                 # The epoll fd is readable while an event is pending: wait on it to the
                 # microsecond, then collect (no second call when the wait timed out).
-                readable = _select(self._fine_wait, (), (), timeout)[0]
-                ready = self._epoll.poll(0, len(fd_to_key) or 1) if readable else []
+                if not _select(self._fine_wait, (), (), timeout)[0]:
+                    self.phase = None  # timed out: nothing to collect
+                    return
+                ready = self._epoll.poll(0, len(fd_to_key) or 1)
             else:
                 ready = self._epoll.poll(-1 if timeout is None else timeout, len(fd_to_key) or 1)
         except InterruptedError:
