@@ -274,17 +274,15 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     timer._context = _Context()  # its own, as it runs (handles.Timer)
                 due.append(timer)
         timer = None
+        due.reverse()
         invoke = self._invoke
         try:
             if not node._queue:
                 # Without Node timers now, none can become due this phase (R6: a new one
                 # starts from a fresh clock): the asyncio timers run without list lookups.
-                if len(due) > 1:
-                    due.reverse()
                 while due:
                     invoke(due.pop())
                 return
-            due.reverse()
             now_ms = int(now * 1000)
             while True:
                 timer_list = node.due_list(now_ms) if node._queue else None
@@ -782,7 +780,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     timer._scheduled = False
                 else:
                     self._push_timer(timer)
-        self._far_first = min(timer._when for timer in self._far[keys[0]]) if keys else math.inf
+        self._far_first = self._earliest_far()
 
     def _purge_far(self, cancelling: Any) -> None:
         """Drop the cancelled far timers (more than half of them)."""
@@ -801,8 +799,12 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._far_keys = sorted(far)  # a sorted list is a heap
         self._far_count = sum(map(len, far.values()))
         self._far_cancelled = 0
+        self._far_first = self._earliest_far()
+
+    def _earliest_far(self) -> float:
+        """The earliest deadline in the first far bucket (a cancelled timer's counts too)."""
         keys = self._far_keys
-        self._far_first = min(timer._when for timer in far[keys[0]]) if keys else math.inf
+        return min(timer._when for timer in self._far[keys[0]]) if keys else math.inf
 
     def _push_timer(self, timer: Any) -> None:
         when = timer._when
