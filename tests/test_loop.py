@@ -66,6 +66,55 @@ def test_call_soon_runs_in_check_phase(loop: phaseloop.EventLoop) -> None:
     assert out == ["soon@check"]
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_call_soon_handle_reads_and_cancels_as_the_stdlib_s(loop: phaseloop.EventLoop, debug: bool) -> None:
+    # The fast path builds its own Handle subclass (handles.Handle); users see asyncio's.
+    loop.set_debug(debug)
+    out: list[str] = []
+    kept = loop.call_soon(out.append, "kept")
+    dropped = loop.call_soon(out.append, "dropped")
+    assert isinstance(kept, asyncio.Handle) and not isinstance(kept, asyncio.TimerHandle)
+    assert repr(kept).startswith("<Handle ") and "append" in repr(kept)
+    dropped.cancel()
+    assert dropped.cancelled() and repr(dropped).startswith("<Handle cancelled")
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert out == ["kept"]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_create_task_keeps_the_stdlib_s_options(loop: phaseloop.EventLoop, debug: bool) -> None:
+    # Without a factory or debug mode create_task makes the Task itself (EventLoop.create_task).
+    loop.set_debug(debug)
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    context = contextvars.copy_context()
+    context.run(var.set, "given")
+
+    async def read() -> str:
+        return var.get()
+
+    task = loop.create_task(read(), name="reader", context=context)
+    assert type(task) is asyncio.Task and task.get_name() == "reader"
+    if debug:  # the creation traceback ends here, not in the loop
+        assert task._source_traceback[-1].name == "test_create_task_keeps_the_stdlib_s_options"  # type: ignore[attr-defined]
+    assert loop.run_until_complete(task) == "given"
+
+    made: list[str | None] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(kwargs.get("name"))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    assert loop.run_until_complete(loop.create_task(read(), name="made")) == "unset"
+    assert made[0] in (None, "made")  # 3.13 hands the name to the factory; older set it after
+    loop.close()
+    coro = read()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.create_task(coro)
+    coro.close()
+
+
 def test_call_later_runs_in_timers_phase(loop: phaseloop.EventLoop) -> None:
     out: list[str] = []
     mark = logger(out, loop)
