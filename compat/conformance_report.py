@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from stdlib_suite import ENVIRONMENT, EXPLAINED, LOOPS
+from stdlib_suite import EXPLAINED, LOOPS
 
 NAMES = {spec: name for name, spec in LOOPS.items()}
 
@@ -62,11 +62,7 @@ def report(path: str) -> str:
     if failures:
         lines += ["", "phaseloop's failures:", ""]
         for test in failures:
-            reason = EXPLAINED.get(test) or (
-                f"not phaseloop's ({ENVIRONMENT[test]}; see the note on test_runners)"
-                if test in ENVIRONMENT
-                else "**not explained: a bug to fix**"
-            )
+            reason = EXPLAINED.get(test) or "**not explained: a bug to fix**"
             lines.append(f"- `{test}` — {reason}")
     return "\n".join(lines) + "\n"
 
