@@ -1,9 +1,11 @@
 """Where one TCP echo round trip's server time goes, function by function, on any loop.
 
     PYTHONPATH=. python benchmarks/profile_round_trip.py [--loop MODULE:FACTORY] [-n N] [--top K]
+        [--size BYTES]
 
-Runs ``tcp_protocol_1k``'s server (an ``asyncio.Protocol`` echoing 1 KiB messages, the
-client a second process with blocking sockets) under ``cProfile`` and prints each
+Runs ``tcp_protocol_1k``'s server (an ``asyncio.Protocol`` echoing 1 KiB messages, or
+``--size`` bytes: 65536 is ``tcp_protocol_64k``'s; the client a second process with
+blocking sockets) under ``cProfile`` and prints each
 function's own time per round trip, plus a floor: the same client against a bare
 blocking ``recv``/``send`` server (no loop, no selector), which is the cost no loop can
 avoid. cProfile inflates every Python call, so read the shares, not the absolute
@@ -28,8 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_net import HOST, EchoProtocol, start_client  # noqa: E402
 
-SIZE = 1024
-
 
 def _new_loop(spec: str) -> asyncio.AbstractEventLoop:
     module, _, factory = spec.partition(":")
@@ -37,11 +37,11 @@ def _new_loop(spec: str) -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _serve(n: int) -> float:
+async def _serve(n: int, size: int) -> float:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     server = await loop.create_server(lambda: EchoProtocol(done), HOST, 0)
-    proc = start_client("echo", server.sockets[0].getsockname()[1], SIZE, n)
+    proc = start_client("echo", server.sockets[0].getsockname()[1], size, n)
     start = time.process_time()
     await done
     cpu = time.process_time() - start
@@ -51,10 +51,10 @@ async def _serve(n: int) -> float:
     return cpu
 
 
-def _floor(n: int) -> float:
+def _floor(n: int, size: int) -> float:
     """A blocking recv/send echo server: the syscalls and the least Python a round trip needs."""
     listener = socket.create_server((HOST, 0))
-    proc = start_client("echo", listener.getsockname()[1], SIZE, n)
+    proc = start_client("echo", listener.getsockname()[1], size, n)
     cpu = [0.0]
 
     def serve() -> None:
@@ -80,15 +80,16 @@ def main() -> None:
     parser.add_argument("--loop", default="phaseloop:new_event_loop")
     parser.add_argument("-n", type=int, default=20_000, help="round trips")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--size", type=int, default=1024, help="bytes per message")
     args = parser.parse_args()
 
-    floor_us = _floor(args.n) / args.n * 1e6
+    floor_us = _floor(args.n, args.size) / args.n * 1e6
     loop = _new_loop(args.loop)
     profiler = cProfile.Profile()
     try:
-        unprofiled_us = loop.run_until_complete(_serve(args.n)) / args.n * 1e6
+        unprofiled_us = loop.run_until_complete(_serve(args.n, args.size)) / args.n * 1e6
         profiler.enable()
-        loop.run_until_complete(_serve(args.n))
+        loop.run_until_complete(_serve(args.n, args.size))
         profiler.disable()
     finally:
         loop.close()

@@ -70,3 +70,39 @@ def test_smoke_run_prints_a_number_for_every_benchmark(tmp_path: Path) -> None:
         assert run["python"] == platform.python_version()
         assert run["phaseloop_version"]
     assert data["environment"]["loops"]["phaseloop"]["version"]
+
+
+# The diagnostics beside the suite (docs/performance.md quotes them), on tiny sizes, with
+# the pattern of the line each must print per loop.
+DIAGNOSTICS = {
+    "task_cost": (
+        ["--depth", "2", "--rounds", "1", "--loops", "asyncio:new_event_loop,phaseloop:new_event_loop"],
+        r"^phaseloop +\d+\.\d\d +\d+\.\d\d +\d+\.\d\d  \d+/\d+/\d+$",
+    ),
+    "profile_round_trip": (
+        ["-n", "50", "--size", "65536", "--top", "3"],
+        r"^phaseloop:new_event_loop: server CPU \d+\.\d\d us/round trip unprofiled",
+    ),
+    "wake_path": (["--rounds", "1", "-n", "5"], r"^phaseloop +wake - deadline: p50 "),
+    "timer_memory": (
+        ["-n", "1000", "--loops", "asyncio:new_event_loop,phaseloop:new_event_loop"],
+        r"^phaseloop:new_event_loop: \d+\.\d bytes per pending timer \(1000 timers\)$",
+    ),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("script", sorted(DIAGNOSTICS))
+def test_diagnostic_script_runs(script: str) -> None:
+    args, pattern = DIAGNOSTICS[script]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(pattern, proc.stdout, re.MULTILINE), proc.stdout
