@@ -12,7 +12,7 @@ import random
 import sys
 import time
 
-from bench_measure import TASK_REPS, Benchmark, Measured, NewLoop, peak_rss_mib, per_op_us, run_on, sizes
+from bench_measure import SCATTER_REPS, Benchmark, Measured, NewLoop, peak_rss_mib, per_op_us, run_on, sizes
 
 
 def _noop() -> None:
@@ -194,5 +194,5 @@ BENCHMARKS = [
     Benchmark("timers_fire", timers_fire, sizes(200_000, 100_000, 2_000)),
     Benchmark("future_ping_pong", future_ping_pong, sizes(100_000, 50_000, 1_000)),
     Benchmark("sleep0_100_tasks", sleep0_100_tasks, sizes(200_000, 100_000, 1_000)),
-    Benchmark("task_gather", task_gather, sizes(100_000, 50_000, 1_000), full_reps=TASK_REPS),
+    Benchmark("task_gather", task_gather, sizes(100_000, 50_000, 1_000), full_reps=SCATTER_REPS),
 ]

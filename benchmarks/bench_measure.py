@@ -36,7 +36,7 @@ class Measured:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-TASK_REPS = 15  # Benchmark.full_reps of the task and tree rows
+SCATTER_REPS = 15  # Benchmark.full_reps of the rows that scatter by more than their margin
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,11 @@ class Benchmark:
     ``phaseloop_only`` marks the Node-API scenarios (``phaseloop.node``); ``node`` names
     the JavaScript reference, ``(script under benchmarks/node/, scenario)``, which gets
     the size as its last argument and prints the same metrics as JSON. ``full_reps``
-    is the least number of repetitions of a full-size run: the task-heavy rows, whose
-    runs scatter by a third from process to process for every loop (the garbage
-    collector is 30-40 % of their time), need more than the others to settle.
+    is the least number of repetitions of a full-size run, for rows whose runs scatter
+    by more than the loops differ: the task-heavy rows scatter by a third from process
+    to process for every loop (the garbage collector is a fifth to three fifths of their
+    time); the 64 KiB echoes by 15-30 %, where the loops differ by a few per cent (the
+    syscalls are most of their time).
     """
 
     name: str

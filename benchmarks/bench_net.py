@@ -21,7 +21,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench_measure import Benchmark, Measured, NewLoop, current_rss_kib, per_op_us, pin, run_on, sizes
+from bench_measure import (
+    SCATTER_REPS,
+    Benchmark,
+    Measured,
+    NewLoop,
+    current_rss_kib,
+    per_op_us,
+    pin,
+    run_on,
+    sizes,
+)
 
 HOST = "127.0.0.1"
 CLIENT_LIMIT = 300.0  # seconds: no run waits longer for its client
@@ -379,11 +389,11 @@ def idle_connections(new_loop: NewLoop, n: int) -> Measured:
 
 BENCHMARKS = [
     Benchmark("tcp_protocol_1k", tcp_protocol_1k, sizes(20_000, 10_000, 200)),
-    Benchmark("tcp_protocol_64k", tcp_protocol_64k, sizes(15_000, 2_000, 50)),
+    Benchmark("tcp_protocol_64k", tcp_protocol_64k, sizes(15_000, 2_000, 50), full_reps=SCATTER_REPS),
     Benchmark("tcp_streams_1k", tcp_streams_1k, sizes(20_000, 10_000, 200)),
-    Benchmark("tcp_streams_64k", tcp_streams_64k, sizes(15_000, 2_000, 50)),
+    Benchmark("tcp_streams_64k", tcp_streams_64k, sizes(15_000, 2_000, 50), full_reps=SCATTER_REPS),
     Benchmark("unix_protocol_1k", unix_protocol_1k, sizes(20_000, 10_000, 200)),
-    Benchmark("unix_streams_64k", unix_streams_64k, sizes(15_000, 2_000, 50)),
+    Benchmark("unix_streams_64k", unix_streams_64k, sizes(15_000, 2_000, 50), full_reps=SCATTER_REPS),
     Benchmark("udp_ping_pong", udp_ping_pong, sizes(20_000, 10_000, 200)),
     Benchmark("idle_connections", idle_connections, sizes(10_000, 10_000, 200)),
 ]

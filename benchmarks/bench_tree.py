@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bench_measure import (
-    TASK_REPS,
+    SCATTER_REPS,
     Benchmark,
     Measured,
     NewLoop,
@@ -104,10 +104,10 @@ def tree_eager_sleep0(new_loop: NewLoop, depth: int) -> Measured:
 
 
 BENCHMARKS = [
-    Benchmark("tree_none", tree_none, sizes(6, 5, 2), full_reps=TASK_REPS),
-    Benchmark("tree_sleep0", tree_sleep0, sizes(6, 5, 2), full_reps=TASK_REPS),
-    Benchmark("tree_future", tree_future, sizes(6, 5, 2), full_reps=TASK_REPS),
+    Benchmark("tree_none", tree_none, sizes(6, 5, 2), full_reps=SCATTER_REPS),
+    Benchmark("tree_sleep0", tree_sleep0, sizes(6, 5, 2), full_reps=SCATTER_REPS),
+    Benchmark("tree_future", tree_future, sizes(6, 5, 2), full_reps=SCATTER_REPS),
     Benchmark(
-        "tree_eager_sleep0", tree_eager_sleep0, sizes(6, 5, 2), min_python=(3, 12), full_reps=TASK_REPS
+        "tree_eager_sleep0", tree_eager_sleep0, sizes(6, 5, 2), min_python=(3, 12), full_reps=SCATTER_REPS
     ),
 ]
