@@ -10,6 +10,7 @@ loop reads the same way everywhere: below 1 is better than stock asyncio.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import os
 import resource
@@ -50,7 +51,9 @@ class Benchmark:
     by more than the loops differ: the task-heavy rows scatter by a third from process
     to process for every loop (the garbage collector is a fifth to three fifths of their
     time); the 64 KiB echoes by 15-30 %, where the loops differ by a few per cent (the
-    syscalls are most of their time).
+    syscalls are most of their time). ``fresh_heap`` runs it with glibc's mmap threshold
+    held at its start-up value (``hold_fresh_heap``); every other benchmark runs with
+    that threshold raised (``run.py``'s child frees a large block first).
     """
 
     name: str
@@ -60,6 +63,7 @@ class Benchmark:
     node: tuple[str, str] | None = None
     min_python: tuple[int, int] = (3, 11)
     full_reps: int = 0
+    fresh_heap: bool = False
 
     def size(self, profile: str) -> int:
         return self.sizes[profile]
@@ -69,6 +73,28 @@ class Benchmark:
         """The first line of the function's docstring."""
         lines = (self.func.__doc__ or "").strip().splitlines()
         return lines[0].replace("``", "") if lines else ""
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+START_MMAP_THRESHOLD = 128 * 1024  # glibc's start-up value (DEFAULT_MMAP_THRESHOLD_MIN)
+
+
+def hold_fresh_heap() -> None:
+    """Hold glibc's mmap threshold at its start-up value, as in a process that has not freed a large block.
+
+    glibc serves allocations of 128 KiB and more with ``mmap`` until the process frees
+    such a block; then it raises the threshold for good. The stock transports allocate
+    256 KiB for every read, so which state a process is in decides whether each read
+    costs an ``mmap``, an ``mremap``, a ``munmap`` and page faults (phaseloop/transports.py).
+    Setting the threshold explicitly also stops glibc from raising it, so every loop's run
+    sees the same state whatever its imports freed.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        raise Unsupported("needs glibc's mallopt") from None
+    if not mallopt(M_MMAP_THRESHOLD, START_MMAP_THRESHOLD):
+        raise Unsupported("mallopt(M_MMAP_THRESHOLD) failed")
 
 
 def sizes(full: int, quick: int, smoke: int) -> dict[str, int]:

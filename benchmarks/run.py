@@ -154,7 +154,7 @@ def compile_sources(loops: list[LoopSpec]) -> None:
 
 def child(bench_name: str, loop_text: str, profile: str) -> None:
     """Run one benchmark once on one loop and print its result as one JSON line."""
-    from bench_measure import peak_rss_mib
+    from bench_measure import hold_fresh_heap, peak_rss_mib
 
     if importlib.util.find_spec("phaseloop") is None:
         sys.path.append(str(REPO))  # a checkout that is neither installed nor on PYTHONPATH
@@ -164,10 +164,14 @@ def child(bench_name: str, loop_text: str, profile: str) -> None:
     # that already happened depends on what the process imported. Without this, the stock
     # transports' 256 KiB recv buffers cost an mmap, 2 page faults and a munmap per read
     # in some children and not in others (seen as a 3x swing in echo system time).
-    del _ALLOCATOR_PRIMER[:]
+    # (Benchmark.fresh_heap: instead, hold the threshold at its start-up value.)
+    if not bench.fresh_heap:
+        del _ALLOCATOR_PRIMER[:]
     factory = getattr(importlib.import_module(spec.module), spec.factory)
     size = bench.size(profile)
     try:
+        if bench.fresh_heap:
+            hold_fresh_heap()
         measured = bench.func(factory, size)
     except Unsupported as exc:
         print(json.dumps({"benchmark": bench.name, "loop": spec.name, "size": size, "unsupported": str(exc)}))

@@ -16,6 +16,7 @@ import heapq
 import math
 import select
 import selectors
+import sys
 import threading
 import time
 import warnings
@@ -29,6 +30,7 @@ from .handles import SHARED_EMPTY_CONTEXT, Handle, Immediate, PhaseHook, Timer, 
 from .queues import C_TASK_STEP, DEFERRED_IO_FUNCTIONS, FUTURE_TYPES, WAKEUP_MODES, Router, current_task
 from .threadpool import ThreadPool, check_size_option, resolve_size
 from .timers import NodeTimers
+from .transports import DatagramTransport, ReadPipeTransport, SocketTransport
 
 PHASES: Final = ("timers", "pending", "idle", "prepare", "poll", "check", "close")
 MAX_PENDING_ROUNDS: Final = 8  # libuv re-runs the pending queue at most 8 times after poll
@@ -58,6 +60,8 @@ _copy_context: Final = contextvars.copy_context
 _monotonic: Final = time.monotonic
 _select: Final = select.select
 _heappop: Final = heapq.heappop
+# The stdlib's _make_*_transport refuse an fd that another transport owns since 3.12.
+_CHECKS_FD_OWNER: Final = sys.version_info >= (3, 12)
 
 # The stdlib selector loop, typed as Any: phaseloop overrides and reads its
 # private members (_run_once, _selector, _transports, ...), which typeshed omits.
@@ -86,6 +90,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
 
     _stopping: bool  # set by the stdlib base: stop() was called
     _closed = True  # until the stdlib base has set up the loop (its __del__ reads it)
+    _datagram_view: memoryview | None = None  # see _datagram_buffer
 
     def __init__(
         self,
@@ -1030,6 +1035,36 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+    # ------------------------------------------------------------------
+    # Transports: the stdlib's, with phaseloop's read paths (transports.py)
+    # ------------------------------------------------------------------
+
+    def _make_socket_transport(
+        self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
+    ) -> Any:
+        if _CHECKS_FD_OWNER:
+            self._ensure_fd_no_transport(sock)
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_datagram_transport(
+        self, sock: Any, protocol: Any, address: Any = None, waiter: Any = None, extra: Any = None
+    ) -> Any:
+        if _CHECKS_FD_OWNER:
+            self._ensure_fd_no_transport(sock)
+        return DatagramTransport(self, sock, protocol, address, waiter, extra)
+
+    def _make_read_pipe_transport(
+        self, pipe: Any, protocol: Any, waiter: Any = None, extra: Any = None
+    ) -> Any:
+        return ReadPipeTransport(self, pipe, protocol, waiter, extra)
+
+    def _datagram_buffer(self, size: int) -> memoryview:
+        """``size`` bytes to receive datagrams into, one buffer shared by this loop's transports."""
+        view = self._datagram_view
+        if view is None or len(view) < size:
+            view = self._datagram_view = memoryview(bytearray(size))
+        return view[:size]
 
     # ------------------------------------------------------------------
     # Accepting connections

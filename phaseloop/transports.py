@@ -1,0 +1,158 @@
+"""The stdlib's socket, datagram and read-pipe transports, reading without its allocator trap.
+
+The stdlib asks for ``max_size`` (256 KiB) on every read: ``sock.recv(262144)``,
+``recvfrom(262144)``, ``os.read(fd, 262144)``. CPython allocates the full 256 KiB
+for the result and shrinks it to what arrived. On glibc, until the process has freed
+a large ``mmap``'ed block (which raises malloc's mmap threshold for good), that
+allocation is an ``mmap``, the shrink an ``mremap`` and the free a ``munmap``, plus
+a page fault: about 20 µs of system time on every read, whatever its size. A small
+program serving 1 KiB messages spends more time there than in everything else
+(docs/performance.md, "Reads and the allocator"; python/cpython#85451).
+
+So phaseloop's transports ask for what a read is likely to return:
+
+- streams and pipes read 64 KiB, libuv's read size (``uv__read``), which malloc serves
+  from its heap; reads that fill their request mean a stream is coming, and then reads
+  ask for ``max_size`` until one comes back short (``_ReadSizes``);
+- datagrams cannot be read short (the rest of a datagram would be lost), so they are
+  received into one ``max_size`` buffer per loop and copied out at their size.
+
+Everything else is the stdlib's: these classes override the read methods only.
+"""
+
+from __future__ import annotations
+
+import os
+from asyncio import selector_events, unix_events
+from asyncio.log import logger
+from typing import Any, Final
+
+SMALL_READ: Final = 64 * 1024
+"""Bytes a stream or pipe read asks for until reads fill their request (libuv's read size)."""
+
+MAX_GROW_AFTER: Final = 64
+"""The most full 64 KiB reads it takes before reads ask for ``max_size`` again."""
+
+# Typed as Any: these are the stdlib's private classes, which typeshed omits.
+_SocketTransportBase: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
+_DatagramTransportBase: Any = selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
+_ReadPipeTransportBase: Any = unix_events._UnixReadPipeTransport  # type: ignore[attr-defined]
+
+
+class _ReadSizes:
+    """How much the next read of a stream or pipe asks for.
+
+    64 KiB, until reads fill that: then ``max_size``, until a read of that comes back
+    short. A large read that comes back short is the costly case (above), so each one
+    doubles the number of full 64 KiB reads it takes to go large again, up to
+    ``MAX_GROW_AFTER``, and a large read that fills its request (a real stream) resets
+    it. Peers that send exactly 64 KiB at a time, which fill every small read, so go
+    large about once in 64 reads rather than every other read.
+    """
+
+    max_size: int
+    _small_read: int = SMALL_READ
+    _read_size: int = SMALL_READ
+    _full_reads = 0
+    _grow_after = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.max_size < SMALL_READ:  # a max_size set lower caps every read
+            self._small_read = self._read_size = self.max_size
+
+    def _adapt_read_size(self, size: int, received: int) -> None:
+        """After a read that filled its request, or any large one (the others change nothing)."""
+        if size == self._small_read:
+            self._full_reads += 1
+            if self._full_reads >= self._grow_after:
+                self._full_reads = 0
+                self._read_size = self.max_size
+        elif received < size:
+            self._read_size = self._small_read
+            self._grow_after = min(2 * self._grow_after, MAX_GROW_AFTER)
+        else:
+            self._grow_after = 1
+
+
+class SocketTransport(_ReadSizes, _SocketTransportBase):  # type: ignore[misc]
+    """A TCP or UNIX stream transport: the stdlib's, with adaptive read sizes."""
+
+    def _read_ready__data_received(self) -> None:
+        # The stdlib's method (the Protocol read path; BufferedProtocols bring their
+        # own buffer and are unchanged), with ``size`` in place of ``max_size``.
+        if self._conn_lost:
+            return
+        size = self._read_size
+        try:
+            data = self._sock.recv(size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not data:
+            self._read_ready__on_eof()
+            return
+        if len(data) == size or size != self._small_read:
+            self._adapt_read_size(size, len(data))
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+
+class ReadPipeTransport(_ReadSizes, _ReadPipeTransportBase):  # type: ignore[misc]
+    """The read end of a pipe (a subprocess's stdout, ``connect_read_pipe``), read as streams are."""
+
+    def _read_ready(self) -> None:
+        size = self._read_size
+        try:
+            data = os.read(self._fileno, size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal_error(exc, "Fatal read error on pipe transport")
+            return
+        if data:
+            if len(data) == size or size != self._small_read:
+                self._adapt_read_size(size, len(data))
+            self._protocol.data_received(data)
+            return
+        if self._loop.get_debug():
+            logger.info("%r was closed by peer", self)
+        self._closing = True
+        self._loop._remove_reader(self._fileno)
+        self._loop.call_soon(self._protocol.eof_received)
+        self._loop.call_soon(self._call_connection_lost, None)
+
+
+class DatagramTransport(_DatagramTransportBase):  # type: ignore[misc]
+    """A UDP or UNIX datagram transport: each datagram received into the loop's buffer."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._view = self._loop._datagram_buffer(self.max_size)
+
+    def _read_ready(self) -> None:
+        if self._conn_lost:
+            return
+        view = self._view
+        try:
+            size, addr = self._sock.recvfrom_into(view)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._protocol.error_received(exc)
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on datagram transport")
+            return
+        # Copied out before the protocol runs: the next datagram reuses the buffer.
+        self._protocol.datagram_received(bytes(view[:size]), addr)

@@ -1,0 +1,300 @@
+"""phaseloop's transports: the stdlib's, with read sizes that keep reads off malloc's mmap path."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import sys
+import threading
+from asyncio import selector_events, unix_events
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import phaseloop
+from phaseloop import transports
+from phaseloop.transports import MAX_GROW_AFTER, SMALL_READ
+
+pytestmark = pytest.mark.timeout(30)
+
+LARGE = selector_events._SelectorSocketTransport.max_size  # the stdlib's 256 KiB
+
+
+@pytest.fixture
+def loop() -> Iterator[phaseloop.EventLoop]:
+    loop = phaseloop.new_event_loop()
+    yield loop
+    loop.close()
+
+
+class RecordingSocket(socket.socket):
+    """A socket that notes what each recv() asked for and got."""
+
+    reads: list[tuple[int, int]]
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        self.reads.append((bufsize, len(data)))
+        return data
+
+
+def recording_pair() -> tuple[RecordingSocket, socket.socket]:
+    ours, peer = socket.socketpair()
+    recording = RecordingSocket(ours.family, ours.type, ours.proto, fileno=ours.detach())
+    recording.reads = []
+    return recording, peer
+
+
+class Collect(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.received = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.wanted = 0
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.received += len(data)
+        if self.waiter is not None and self.received >= self.wanted and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost.set_result(None)
+
+    async def until(self, total: int) -> None:
+        self.wanted = total
+        if self.received < total:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+
+
+async def one_read_per_message(sizes: list[int]) -> list[tuple[int, int]]:
+    """Each message is queued whole before the loop polls, so each takes one read."""
+    ours, peer = recording_pair()
+    with peer:
+        _, protocol = await asyncio.get_running_loop().create_unix_connection(Collect, sock=ours)
+        total = 0
+        for size in sizes:
+            peer.sendall(b"m" * size)
+            total += size
+            await protocol.until(total)
+    await protocol.lost
+    return ours.reads
+
+
+def feed(reader: transports._ReadSizes, arrivals: list[int]) -> list[int]:
+    """What each read asks for while ``arrivals`` (bytes queued at once) are read as the transports do."""
+    asked = []
+    for waiting in arrivals:
+        while waiting:
+            size = reader._read_size
+            got = min(size, waiting)
+            asked.append(size)
+            waiting -= got
+            if got == size or size != reader._small_read:
+                reader._adapt_read_size(size, got)
+    return asked
+
+
+class Reader(transports._ReadSizes):
+    max_size = LARGE
+
+
+# ---------------------------------------------------------------------------
+# Which transports
+# ---------------------------------------------------------------------------
+
+
+def test_each_transport_is_phaseloop_s_subclass_of_the_stdlib_s(loop: phaseloop.EventLoop) -> None:
+    async def main() -> list[tuple[Any, type]]:
+        running = asyncio.get_running_loop()
+        server = await running.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        tcp, _ = await running.create_connection(asyncio.Protocol, *server.sockets[0].getsockname()[:2])
+        ours, peer = socket.socketpair()
+        unix, _ = await running.create_unix_connection(asyncio.Protocol, sock=ours)
+        udp, _ = await running.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        read_end, write_end = os.pipe()
+        pipe, _ = await running.connect_read_pipe(asyncio.Protocol, os.fdopen(read_end, "rb", 0))
+        found = [
+            (tcp, selector_events._SelectorSocketTransport),
+            (unix, selector_events._SelectorSocketTransport),
+            (udp, selector_events._SelectorDatagramTransport),
+            (pipe, unix_events._UnixReadPipeTransport),
+        ]
+        for transport, _ in found:
+            transport.close()
+        os.close(write_end)
+        peer.close()
+        server.close()
+        await server.wait_closed()
+        return found
+
+    found = loop.run_until_complete(main())
+    assert [type(transport) for transport, _ in found] == [
+        transports.SocketTransport,
+        transports.SocketTransport,
+        transports.DatagramTransport,
+        transports.ReadPipeTransport,
+    ]
+    assert all(isinstance(transport, stdlib) for transport, stdlib in found)
+
+
+# ---------------------------------------------------------------------------
+# Read sizes
+# ---------------------------------------------------------------------------
+
+
+def test_small_messages_are_read_64_kib_at_a_time(loop: phaseloop.EventLoop) -> None:
+    reads = loop.run_until_complete(one_read_per_message([1024] * 10 + [SMALL_READ - 1]))
+    assert reads[:11] == [(SMALL_READ, 1024)] * 10 + [(SMALL_READ, SMALL_READ - 1)]
+    assert reads[11:] == [(SMALL_READ, 0)]  # the EOF
+
+
+def test_64_kib_messages_go_large_less_and_less_often(loop: phaseloop.EventLoop) -> None:
+    # Each fills a 64 KiB read, which looks like the start of a stream; each large read
+    # that comes back short doubles the full reads it takes to go large again.
+    reads = loop.run_until_complete(one_read_per_message([SMALL_READ] * 20))
+    large_at = [i + 1 for i, (asked, _) in enumerate(reads[:20]) if asked == LARGE]
+    assert large_at == [2, 5, 10, 19]
+    assert all(got == SMALL_READ for _, got in reads[:20])
+
+
+def test_a_stream_goes_large_after_a_full_read_and_back_after_a_short_one() -> None:
+    reader = Reader()
+    one_mib = 1 << 20
+    assert feed(reader, [one_mib]) == [SMALL_READ, LARGE, LARGE, LARGE, LARGE]
+    assert reader._grow_after == 2  # the last large read came back short
+    assert feed(reader, [1024, 1024]) == [SMALL_READ, SMALL_READ]
+    assert feed(reader, [SMALL_READ] * 3) == [SMALL_READ, SMALL_READ, LARGE]
+    assert reader._grow_after == 4
+    # A large read that fills its request is a stream: one full small read is enough again.
+    assert feed(reader, [3 * LARGE]) == [SMALL_READ] * 4 + [LARGE, LARGE]
+    assert reader._grow_after == 1
+
+
+def test_the_bar_to_go_large_stops_doubling_at_its_cap() -> None:
+    reader = Reader()
+    asked = feed(reader, [SMALL_READ] * 1000)
+    gaps = [i for i, size in enumerate(asked) if size == LARGE]
+    assert [b - a for a, b in itertools.pairwise(gaps)][-3:] == [MAX_GROW_AFTER + 1] * 3
+
+
+def test_a_lower_max_size_caps_every_read(loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transports.SocketTransport, "max_size", 1000)
+    reads = loop.run_until_complete(one_read_per_message([5000]))
+    assert {asked for asked, _ in reads} == {1000}
+    assert [got for _, got in reads] == [1000] * 5 + [0]
+
+
+def test_a_stream_from_a_thread_arrives_whole_and_reads_keep_the_rule(loop: phaseloop.EventLoop) -> None:
+    payload = bytes(range(256)) * (4 * 4096)  # 4 MiB
+
+    async def main() -> tuple[bytes, list[tuple[int, int]]]:
+        ours, peer = recording_pair()
+        _, protocol = await asyncio.get_running_loop().create_unix_connection(Collect, sock=ours)
+
+        def send() -> None:
+            with peer:
+                peer.sendall(payload)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        await protocol.lost
+        sender.join()
+        return b"".join(protocol.chunks), ours.reads
+
+    received, reads = loop.run_until_complete(main())
+    assert received == payload
+    # Large reads only after a full one, small ones after a short large one.
+    for (asked, got), (next_asked, _) in itertools.pairwise(reads):
+        if asked == LARGE and got < LARGE:
+            assert next_asked == SMALL_READ
+        elif next_asked == LARGE:
+            assert got == asked
+    assert {asked for asked, _ in reads} <= {SMALL_READ, LARGE}
+
+
+# ---------------------------------------------------------------------------
+# Datagrams and pipes
+# ---------------------------------------------------------------------------
+
+
+class Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, count: int) -> None:
+        self.got: list[bytes] = []
+        self.count = count
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.got.append(data)
+        if len(self.got) == self.count:
+            self.done.set_result(None)
+
+
+@pytest.mark.parametrize("family", ["udp", "unix"])
+def test_datagrams_arrive_whole_and_apart(loop: phaseloop.EventLoop, family: str) -> None:
+    sizes = [0, 1, 1024, 60_000] + ([150_000] if family == "unix" else [])
+
+    async def main() -> list[bytes]:
+        running = asyncio.get_running_loop()
+        if family == "udp":
+            transport, protocol = await running.create_datagram_endpoint(
+                lambda: Datagrams(len(sizes)), local_addr=("127.0.0.1", 0)
+            )
+            peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            peer.connect(transport.get_extra_info("sockname"))
+        else:
+            ours, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            transport, protocol = await running.create_datagram_endpoint(
+                lambda: Datagrams(len(sizes)), sock=ours
+            )
+        with peer:
+            for i, size in enumerate(sizes):
+                peer.send(bytes([i]) * size)
+            await protocol.done
+        transport.close()
+        return protocol.got
+
+    got = loop.run_until_complete(main())
+    assert got == [bytes([i]) * size for i, size in enumerate(sizes)]
+    assert all(type(data) is bytes for data in got)
+
+
+def test_a_pipe_s_data_arrives_whole(loop: phaseloop.EventLoop) -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB
+
+    async def main() -> bytes:
+        read_end, write_end = os.pipe()
+        reader = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", 0)
+        )
+
+        def write() -> None:
+            with os.fdopen(write_end, "wb", 0) as pipe:
+                pipe.write(payload)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        data = await reader.read()
+        writer.join()
+        return data
+
+    assert loop.run_until_complete(main()) == payload
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX subprocesses")
+def test_a_subprocess_s_output_arrives_whole(loop: phaseloop.EventLoop) -> None:
+    async def main() -> bytes:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "import sys; sys.stdout.buffer.write(bytes(range(256)) * 2000)", stdout=-1
+        )
+        out, _ = await proc.communicate()
+        return out
+
+    assert loop.run_until_complete(main()) == bytes(range(256)) * 2000
