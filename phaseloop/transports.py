@@ -51,15 +51,16 @@ class _ReadSizes:
     """
 
     max_size: int
-    _small_read: int = SMALL_READ
-    _read_size: int = SMALL_READ
-    _full_reads = 0
-    _grow_after = 1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Instance attributes, set in one order before the stdlib's: attribute reads on
+        # the read path then stay on CPython's fast paths (class attributes cost more).
+        small = min(SMALL_READ, self.max_size)  # a max_size set lower caps every read
+        self._small_read = small
+        self._read_size = small
+        self._full_reads = 0
+        self._grow_after = 1
         super().__init__(*args, **kwargs)
-        if self.max_size < SMALL_READ:  # a max_size set lower caps every read
-            self._small_read = self._read_size = self.max_size
 
     def _adapt_read_size(self, size: int, received: int) -> None:
         """After a read that filled its request, or any large one (the others change nothing)."""
@@ -96,7 +97,7 @@ class SocketTransport(_ReadSizes, _SocketTransportBase):  # type: ignore[misc]
         if not data:
             self._read_ready__on_eof()
             return
-        if len(data) == size or size != self._small_read:
+        if len(data) == size or size != SMALL_READ:
             self._adapt_read_size(size, len(data))
         try:
             self._protocol.data_received(data)
@@ -119,7 +120,7 @@ class ReadPipeTransport(_ReadSizes, _ReadPipeTransportBase):  # type: ignore[mis
             self._fatal_error(exc, "Fatal read error on pipe transport")
             return
         if data:
-            if len(data) == size or size != self._small_read:
+            if len(data) == size or size != SMALL_READ:
                 self._adapt_read_size(size, len(data))
             self._protocol.data_received(data)
             return

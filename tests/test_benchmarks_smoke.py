@@ -84,6 +84,7 @@ DIAGNOSTICS = {
         r"^phaseloop:new_event_loop: server CPU \d+\.\d\d us/round trip unprofiled",
     ),
     "wake_path": (["--rounds", "1", "-n", "5"], r"^phaseloop +wake - deadline: p50 "),
+    "read_sizes": (["-n", "20", "--rounds", "1"], r"^primed +65536 +65536 +\d+\.\d\d "),
     "timer_memory": (
         ["-n", "1000", "--loops", "asyncio:new_event_loop,phaseloop:new_event_loop"],
         r"^phaseloop:new_event_loop: \d+\.\d bytes per pending timer \(1000 timers\)$",
