@@ -14,7 +14,9 @@ So phaseloop's transports ask for what a read is likely to return:
 - streams and pipes read 64 KiB, libuv's read size (``uv__read``), which malloc serves
   from its heap; reads that fill their request mean a stream is coming, and then reads
   ask for ``max_size`` until one comes back short (``_ReadSizes``);
-- datagrams cannot be read short (the rest of a datagram would be lost), so they are
+- datagrams cannot be read short (the rest of a datagram would be lost). A UDP datagram
+  (IPv4 or IPv6) carries less than 64 KiB, so UDP reads ask for 64 KiB, as libuv's do
+  (``UV__UDP_DGRAM_MAXSIZE``); other families (a UNIX datagram can be larger) are
   received into one ``max_size`` buffer per loop and copied out at their size.
 
 Everything else is the stdlib's: these classes override the read methods only.
@@ -23,6 +25,7 @@ Everything else is the stdlib's: these classes override the read methods only.
 from __future__ import annotations
 
 import os
+import socket
 from asyncio import selector_events, unix_events
 from asyncio.log import logger
 from typing import Any, Final
@@ -32,6 +35,9 @@ SMALL_READ: Final = 64 * 1024
 
 MAX_GROW_AFTER: Final = 64
 """The most full 64 KiB reads it takes before reads ask for ``max_size`` again."""
+
+# IPv4 and IPv6 datagrams: their 16-bit length fields hold every UDP payload in 64 KiB.
+_IP_FAMILIES: Final = frozenset({socket.AF_INET, socket.AF_INET6})
 
 # Typed as Any: these are the stdlib's private classes, which typeshed omits.
 _SocketTransportBase: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
@@ -133,18 +139,26 @@ class ReadPipeTransport(_ReadSizes, _ReadPipeTransportBase):  # type: ignore[mis
 
 
 class DatagramTransport(_DatagramTransportBase):  # type: ignore[misc]
-    """A UDP or UNIX datagram transport: each datagram received into the loop's buffer."""
+    """A UDP or UNIX datagram transport: UDP read 64 KiB at a time, others into the loop's buffer."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._view = self._loop._datagram_buffer(self.max_size)
+        self._read_size = min(SMALL_READ, self.max_size)
+        self._view: memoryview | None = None
+        if self._sock.family not in _IP_FAMILIES:
+            self._view = self._loop._datagram_buffer(self.max_size)
 
     def _read_ready(self) -> None:
         if self._conn_lost:
             return
         view = self._view
         try:
-            size, addr = self._sock.recvfrom_into(view)
+            if view is None:
+                data, addr = self._sock.recvfrom(self._read_size)
+            else:
+                size, addr = self._sock.recvfrom_into(view)
+                # Copied out before the protocol runs: the next datagram reuses the buffer.
+                data = bytes(view[:size])
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -155,5 +169,4 @@ class DatagramTransport(_DatagramTransportBase):  # type: ignore[misc]
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on datagram transport")
             return
-        # Copied out before the protocol runs: the next datagram reuses the buffer.
-        self._protocol.datagram_received(bytes(view[:size]), addr)
+        self._protocol.datagram_received(data, addr)
