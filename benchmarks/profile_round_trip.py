@@ -1,7 +1,7 @@
 """Where one TCP echo round trip's server time goes, function by function, on any loop.
 
     PYTHONPATH=. python benchmarks/profile_round_trip.py [--loop MODULE:FACTORY] [-n N] [--top K]
-        [--size BYTES]
+        [--size BYTES] [--primed]
 
 Runs ``tcp_protocol_1k``'s server (an ``asyncio.Protocol`` echoing 1 KiB messages, or
 ``--size`` bytes: 65536 is ``tcp_protocol_64k``'s; the client a second process with
@@ -9,7 +9,10 @@ blocking sockets) under ``cProfile`` and prints each
 function's own time per round trip, plus a floor: the same client against a bare
 blocking ``recv``/``send`` server (no loop, no selector), which is the cost no loop can
 avoid. cProfile inflates every Python call, so read the shares, not the absolute
-microseconds (the unprofiled figures are ``run.py``'s).
+microseconds (the unprofiled figures are ``run.py``'s). The process starts with a fresh
+heap, as a small program does; ``--primed`` frees a 1 MiB block first, as ``run.py``'s
+children do, which spares the stock transports' 256 KiB reads their ``mmap``
+(docs/performance.md, "Reads and the allocator").
 """
 
 from __future__ import annotations
@@ -81,7 +84,11 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20_000, help="round trips")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--size", type=int, default=1024, help="bytes per message")
+    parser.add_argument("--primed", action="store_true", help="free a 1 MiB block before anything else")
     args = parser.parse_args()
+    if args.primed:
+        primer = bytearray(1 << 20)
+        del primer
 
     floor_us = _floor(args.n, args.size) / args.n * 1e6
     loop = _new_loop(args.loop)
