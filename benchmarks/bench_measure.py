@@ -79,6 +79,12 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 START_MMAP_THRESHOLD = 128 * 1024  # glibc's start-up value (DEFAULT_MMAP_THRESHOLD_MIN)
 
 
+def prime_heap() -> None:
+    """Free a 1 MiB block: glibc then raises its mmap threshold for good (run.py's children's state)."""
+    primer = bytearray(1 << 20)
+    del primer
+
+
 def hold_fresh_heap() -> None:
     """Hold glibc's mmap threshold at its start-up value, as in a process that has not freed a large block.
 

@@ -31,6 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_measure import prime_heap  # noqa: E402
 from bench_net import HOST, EchoProtocol, start_client  # noqa: E402
 
 
@@ -87,8 +88,7 @@ def main() -> None:
     parser.add_argument("--primed", action="store_true", help="free a 1 MiB block before anything else")
     args = parser.parse_args()
     if args.primed:
-        primer = bytearray(1 << 20)
-        del primer
+        prime_heap()
 
     floor_us = _floor(args.n, args.size) / args.n * 1e6
     loop = _new_loop(args.loop)

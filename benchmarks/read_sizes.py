@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_measure import Unsupported, hold_fresh_heap  # noqa: E402
+from bench_measure import Unsupported, hold_fresh_heap, prime_heap  # noqa: E402
 
 REQUESTS = (256 * 1024, 64 * 1024)
 MESSAGES = (1024, 64 * 1024)
@@ -66,8 +66,7 @@ def child(heap: str, n: int, rounds: int) -> None:
     if heap == "fresh":
         hold_fresh_heap()
     else:
-        primer = bytearray(1 << 20)
-        del primer
+        prime_heap()
     sender, receiver = _pair()
     results: dict[str, list[list[float]]] = {}
     with sender, receiver:
