@@ -31,20 +31,27 @@ def loop() -> Iterator[phaseloop.EventLoop]:
 
 
 class RecordingSocket(socket.socket):
-    """A socket that notes what each recv() asked for and got."""
+    """A socket that notes what each recv() asked for and got, and what each send() was given and took."""
 
     reads: list[tuple[int, int]]
+    sends: list[tuple[int, int]]
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data = super().recv(bufsize, flags)
         self.reads.append((bufsize, len(data)))
         return data
 
+    def send(self, data: Any, flags: int = 0) -> int:
+        sent = super().send(data, flags)
+        self.sends.append((len(data), sent))
+        return sent
+
 
 def recording_pair() -> tuple[RecordingSocket, socket.socket]:
     ours, peer = socket.socketpair()
     recording = RecordingSocket(ours.family, ours.type, ours.proto, fileno=ours.detach())
     recording.reads = []
+    recording.sends = []
     return recording, peer
 
 
@@ -216,6 +223,129 @@ def test_a_stream_from_a_thread_arrives_whole_and_reads_keep_the_rule(loop: phas
         elif next_asked == LARGE:
             assert got == asked
     assert {asked for asked, _ in reads} <= {SMALL_READ, LARGE}
+
+
+# ---------------------------------------------------------------------------
+# Writes
+# ---------------------------------------------------------------------------
+
+LOOPS = [asyncio.new_event_loop, phaseloop.new_event_loop]
+
+
+async def connect(sock: socket.socket, factory: Any = asyncio.Protocol) -> tuple[Any, Any]:
+    return await asyncio.get_running_loop().create_unix_connection(factory, sock=sock)
+
+
+def test_a_write_the_socket_takes_whole_is_one_send_and_nothing_buffered(loop: phaseloop.EventLoop) -> None:
+    async def main() -> tuple[list[tuple[int, int]], int, bytes]:
+        ours, peer = recording_pair()
+        with peer:
+            transport, _ = await connect(ours)
+            transport.write(b"m" * 1024)
+            buffered = transport.get_write_buffer_size()
+            transport.close()
+            return ours.sends, buffered, peer.recv(4096)
+
+    sends, buffered, received = loop.run_until_complete(main())
+    assert sends == [(1024, 1024)]
+    assert buffered == 0
+    assert received == b"m" * 1024
+
+
+@pytest.mark.parametrize("new_loop", LOOPS, ids=["asyncio", "phaseloop"])
+def test_writes_the_socket_cannot_take_at_once_arrive_whole_and_in_order(new_loop: Any) -> None:
+    # Far more than a socket buffer holds, written before the peer reads anything:
+    # the first write is sent in part, the rest wait in the transport's buffer.
+    chunks: list[Any] = [bytes([i % 251]) * (64 * 1024 + i) for i in range(64)]
+    chunks[3] = bytearray(chunks[3])
+    chunks[5] = memoryview(chunks[5])
+
+    async def main() -> tuple[int, bytes]:
+        ours, peer = socket.socketpair()
+        transport, _ = await connect(ours)
+        for chunk in chunks:
+            transport.write(chunk)
+        buffered = transport.get_write_buffer_size()
+        received = bytearray()
+
+        def read() -> None:
+            with peer:
+                while data := peer.recv(1 << 20):
+                    received.extend(data)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        transport.write_eof()
+        transport.close()
+        await asyncio.get_running_loop().run_in_executor(None, reader.join)
+        return buffered, bytes(received)
+
+    loop = new_loop()
+    try:
+        buffered, received = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert buffered > 0
+    assert received == b"".join(bytes(chunk) for chunk in chunks)
+
+
+@pytest.mark.parametrize("new_loop", LOOPS, ids=["asyncio", "phaseloop"])
+def test_writes_that_cannot_be_sent_fail_as_the_stdlib_s_do(new_loop: Any) -> None:
+    async def main() -> list[str]:
+        ours, peer = socket.socketpair()
+        with peer:
+            transport, _ = await connect(ours)
+            seen = []
+            for data in ("text", 1024, None):
+                try:
+                    transport.write(data)
+                except TypeError:
+                    seen.append("TypeError")
+            transport.write(b"")
+            transport.write_eof()
+            try:
+                transport.write(b"after eof")
+            except RuntimeError:
+                seen.append("RuntimeError")
+            transport.close()
+            seen.append(repr(peer.recv(100)))
+            return seen
+
+    loop = new_loop()
+    try:
+        seen = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert seen == ["TypeError", "TypeError", "TypeError", "RuntimeError", "b''"]
+
+
+@pytest.mark.parametrize("new_loop", LOOPS, ids=["asyncio", "phaseloop"])
+def test_a_write_to_a_reset_connection_loses_the_connection_once(new_loop: Any) -> None:
+    class Lost(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.lost: list[str] = []
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.lost.append(type(exc).__name__)
+
+    async def main() -> tuple[list[str], bool]:
+        ours, peer = socket.socketpair()
+        transport, protocol = await connect(ours, Lost)
+        peer.close()
+        for _ in range(3):
+            transport.write(b"m" * 1024)
+            await asyncio.sleep(0)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return protocol.lost, transport.is_closing()
+
+    loop = new_loop()
+    try:
+        lost, closing = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert lost == ["BrokenPipeError"]
+    assert closing
 
 
 # ---------------------------------------------------------------------------
