@@ -16,6 +16,7 @@ import heapq
 import math
 import select
 import selectors
+import socket
 import sys
 import threading
 import time
@@ -992,6 +993,30 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             raise TypeError(f"a callable object was expected by queue_work(), got {func!r}")
         future: asyncio.Future[_T] = self.create_future()
         self._get_pool().submit(func, args, future)
+        return future
+
+    async def getaddrinfo(
+        self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> list[Any]:
+        """``socket.getaddrinfo`` on the pool, as libuv's slow I/O (R28): see ``_look_up``."""
+        lookup = self._getaddrinfo_debug if self._debug else socket.getaddrinfo
+        return await self._look_up(lookup, host, port, family, type, proto, flags)  # type: ignore[no-any-return]
+
+    async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
+        """``socket.getnameinfo`` on the pool, as libuv's slow I/O (R28): see ``_look_up``."""
+        return await self._look_up(socket.getnameinfo, sockaddr, flags)  # type: ignore[no-any-return]
+
+    def _look_up(self, lookup: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """``run_in_executor(None, lookup, *args)``, where at most half the pool's threads
+        (rounded up) look up names at once, as libuv runs ``dns.lookup``: a slow DNS server
+        then leaves file work threads to run on. A default executor set by the user takes
+        the lookups as the stock loop gives them to it."""
+        if self._default_executor is not None:
+            return self.run_in_executor(None, lookup, *args)
+        self._check_closed()
+        self._check_default_executor()
+        future: asyncio.Future[Any] = self.create_future()
+        self._get_pool().submit(lookup, args, future, slow=True)
         return future
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:

@@ -2,10 +2,20 @@
 
 Workers never touch the loop's queues: a finished job is posted to the loop's
 thread-safe inbox and the loop runs its completion in the poll phase (R28).
+
+Name lookups (``getaddrinfo``, ``getnameinfo``) are libuv's "slow I/O": at most
+``(size + 1) // 2`` of the threads run them at once, so that a slow DNS server
+cannot take every thread from file work. As in libuv, slow jobs wait in a queue
+of their own, which takes its turns in the work queue through one token
+(``_SLOW_TURN``): a worker that draws the token starts the first slow job and
+puts the token back at the end if more are waiting; if the slow jobs already
+use their share of threads, the token goes behind the work queued since, or,
+with nothing else queued, waits for the next slow job to finish.
 """
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import os
 import queue
@@ -17,6 +27,9 @@ from typing import Any, Final
 MAX_SIZE: Final = 1024
 DEFAULT_SIZE: Final = 4
 ENV_VAR: Final = "PHASELOOP_THREADPOOL_SIZE"
+
+# Stands in the work queue for the slow-I/O queue's turn (see the module docstring).
+_SLOW_TURN: Final = object()
 
 
 def resolve_size(option: int | None) -> int:
@@ -124,21 +137,47 @@ class ThreadPool:
 
     def __init__(self, size: int, post: Callable[[Job], None]) -> None:
         self.size = size
+        self.slow_limit = (size + 1) // 2
+        """How many slow jobs may run at once (libuv's ``slow_work_thread_threshold``)."""
         self._post = post
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # Jobs, _SLOW_TURN, None (stop)
         self._threads: list[threading.Thread] = []
-        self._queued: set[Job] = set()
+        # Guarded by _lock: the jobs no worker has taken, and the slow queue's state.
         self._lock = threading.Lock()
+        self._queued: set[Job] = set()
+        self._slow: collections.deque[Job] = collections.deque()
+        self._slow_running = 0
+        self._slow_turn_out = False  # the token is in the queue, drawn, or parked
+        self._slow_turn_parked = False  # waiting for a slow job to finish
         self.pending = 0  # submitted and not yet completed on the loop: keeps the loop alive
         self.closing = False
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], future: futures.Future[Any]) -> Job:
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        future: futures.Future[Any],
+        *,
+        slow: bool = False,
+    ) -> Job:
+        """Queue ``fn(*args)``; ``slow`` marks a name lookup (libuv's slow I/O)."""
         if self.closing:
             raise RuntimeError("the thread pool is shut down")
         if not self._threads:
             self._start_threads()  # lazily, all at once on first use, as libuv does
         job = Job(self, fn, args, future)
         self.pending += 1
+        # One thread runs one job at a time whatever its kind: there, slow jobs queue with
+        # the rest, which keeps submission order (SEMANTICS §7).
+        if slow and self.size > 1:
+            with self._lock:
+                self._queued.add(job)
+                self._slow.append(job)
+                if self._slow_turn_out:
+                    return job  # the token will come round to it
+                self._slow_turn_out = True
+            self._queue.put(_SLOW_TURN)
+            return job
         with self._lock:
             self._queued.add(job)
         self._queue.put(job)
@@ -156,21 +195,58 @@ class ThreadPool:
         lock = self._lock
         queued = self._queued
         while True:
-            job = get()
-            if job is None:
+            item = get()
+            if item is None:
                 return
-            with lock:
-                if job not in queued:  # taken back by shutdown
+            if item is _SLOW_TURN:
+                with lock:
+                    job = self._take_slow_job()
+                if job is None:
                     continue
-                queued.discard(job)
-            job.execute()
-            post(job)
+                job.execute()
+                post(job)
+                with lock:
+                    self._slow_running -= 1
+                    if self._slow_turn_parked:
+                        self._slow_turn_parked = False
+                        self._queue.put(_SLOW_TURN)
+                continue
+            with lock:
+                if item not in queued:  # taken back by shutdown
+                    continue
+                queued.discard(item)
+            item.execute()
+            post(item)
+
+    def _take_slow_job(self) -> Job | None:
+        """With the token drawn and ``_lock`` held: the slow job to start now, if any."""
+        if self._slow_running >= self.slow_limit:
+            # Behind the work queued since; with none, until a slow job finishes (_work).
+            if self._queue.qsize():
+                self._queue.put(_SLOW_TURN)
+            else:
+                self._slow_turn_parked = True
+            return None
+        slow = self._slow
+        while slow:
+            job = slow.popleft()
+            if job in self._queued:  # else taken back by shutdown
+                self._queued.discard(job)
+                self._slow_running += 1
+                if slow:
+                    self._queue.put(_SLOW_TURN)
+                else:
+                    self._slow_turn_out = False
+                return job
+        self._slow_turn_out = False
+        return None
 
     def cancel_queued(self) -> list[Job]:
         """Take back every job no worker has started; the caller cancels their futures."""
         with self._lock:
             jobs = list(self._queued)
             self._queued.clear()
+            self._slow.clear()
         self.pending -= len(jobs)
         return jobs
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import hashlib
 import logging
 import os
 import shutil
+import socket
 import stat as stat_module
 import threading
 import traceback
@@ -965,6 +967,151 @@ def test_a_post_while_the_loop_drains_its_pipe_is_not_lost(monkeypatch: pytest.M
         guard.cancel()
         loop.close()
     assert out == ["first", "A", "B"]
+
+
+class Lookups:
+    """A stand-in for ``socket.getaddrinfo``: each call blocks until released, noting how many run at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.names: list[str] = []
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def __call__(self, host: str, *args: Any) -> list[Any]:
+        with self.lock:
+            self.names.append(host)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.started.release()
+        self.release.wait(10)
+        with self.lock:
+            self.running -= 1
+        return [(host, args)]
+
+    def wait_started(self, count: int) -> bool:
+        return all(self.started.acquire(timeout=10) for _ in range(count))
+
+
+@pytest.mark.parametrize(("size", "limit"), [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (1024, 512)])
+def test_name_lookups_may_use_half_the_pool_rounded_up(size: int, limit: int) -> None:
+    assert ThreadPool(size, lambda job: None).slow_limit == limit
+
+
+def test_name_lookups_leave_the_other_half_of_the_pool_to_file_work(
+    monkeypatch: pytest.MonkeyPatch, tree: Path
+) -> None:
+    lookups = Lookups()
+    monkeypatch.setattr(socket, "getaddrinfo", lookups)
+
+    async def main(loop: phaseloop.EventLoop) -> list[object]:
+        pending = [asyncio.ensure_future(loop.getaddrinfo(f"host{i}", 80)) for i in range(4)]
+        # Two lookups start and two wait, though the pool has four threads: this job
+        # and the stat below get the other two.
+        assert await loop.queue_work(lookups.wait_started, 2)
+        size = (await fs.stat(tree / "file.txt")).st_size
+        seen = [lookups.running, sum(lookup.done() for lookup in pending), size]
+        lookups.release.set()
+        results = await asyncio.gather(*pending)
+        return [*seen, lookups.most, [result[0][0] for result in results]]
+
+    running, done, size, most, hosts = run_phaseloop(main, threadpool_size=4)
+    assert (running, done, size) == (2, 0, 5)
+    assert most == 2
+    assert hosts == ["host0", "host1", "host2", "host3"]
+
+
+def test_a_burst_of_lookups_and_jobs_all_complete_and_lookups_keep_to_their_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lookups = Lookups()
+    lookups.release.set()  # each lookup returns at once
+    monkeypatch.setattr(socket, "getaddrinfo", lookups)
+
+    async def main(loop: phaseloop.EventLoop) -> list[object]:
+        names = [f"host{i}" for i in range(200)]
+        found = asyncio.gather(*(loop.getaddrinfo(name, 80) for name in names))
+        worked = asyncio.gather(*(loop.queue_work(hashlib.sha256, name.encode()) for name in names))
+        results, digests = await asyncio.gather(found, worked)
+        return [[result[0][0] for result in results] == names, len(digests), lookups.most]
+
+    ordered, jobs, most = run_phaseloop(main, threadpool_size=3)
+    assert ordered and jobs == 200
+    assert 1 <= most <= 2
+
+
+def test_a_pool_of_one_runs_lookups_and_other_jobs_in_submission_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran: list[str] = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args: ran.append(host))
+    monkeypatch.setattr(socket, "getnameinfo", lambda sockaddr, flags: ran.append(sockaddr[0]))
+
+    async def main(loop: phaseloop.EventLoop) -> None:
+        release, held = await hold_worker(loop)  # everything below queues behind it
+
+        async def work(name: str) -> None:
+            await loop.queue_work(ran.append, name)
+
+        every = asyncio.gather(
+            loop.getaddrinfo("lookup1", 80),
+            work("work1"),
+            loop.getnameinfo(("lookup2", 80)),
+            work("work2"),
+            loop.getaddrinfo("lookup3", 80),
+        )
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(held, every)
+
+    run_phaseloop(main, threadpool_size=1)
+    assert ran == ["lookup1", "work1", "lookup2", "work2", "lookup3"]
+
+
+def test_a_lookup_waiting_for_its_turn_is_cancelled_by_the_pool_s_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lookups = Lookups()
+    monkeypatch.setattr(socket, "getaddrinfo", lookups)
+
+    async def main(loop: phaseloop.EventLoop) -> list[object]:
+        first = asyncio.ensure_future(loop.getaddrinfo("first", 80))
+        second = asyncio.ensure_future(loop.getaddrinfo("second", 80))
+        assert await loop.run_in_executor(None, lookups.wait_started, 1)  # a pool of 2: one lookup at a time
+        shutdown = asyncio.ensure_future(loop.shutdown_default_executor())
+        await asyncio.sleep(0)
+        lookups.release.set()
+        await shutdown
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        return lookups.names
+
+    assert run_phaseloop(main, threadpool_size=2) == ["first"]
+
+
+def test_lookups_go_to_the_default_executor_the_program_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args: threading.current_thread().name)
+    monkeypatch.setattr(socket, "getnameinfo", lambda *args: threading.current_thread().name)
+
+    async def main(loop: phaseloop.EventLoop) -> list[str]:
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mine") as executor:
+            loop.set_default_executor(executor)
+            return [await loop.getaddrinfo("host", 80), await loop.getnameinfo(("host", 80))]
+
+    assert [name.split("_")[0] for name in run_phaseloop(main)] == ["mine", "mine"]
+
+
+def test_lookups_run_on_the_pool_and_resolve_on_every_python() -> None:
+    async def main(loop: phaseloop.EventLoop) -> list[object]:
+        infos = await loop.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM)
+        host, port = await loop.getnameinfo(("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+        return [infos[0][4], host, port]
+
+    assert run_phaseloop(main) == [("127.0.0.1", 80), "127.0.0.1", "80"]
+    assert run_phaseloop(main, debug=True) == [("127.0.0.1", 80), "127.0.0.1", "80"]
 
 
 def test_job_a_worker_takes_as_the_pool_shuts_down_is_cancelled() -> None:
