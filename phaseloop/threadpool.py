@@ -203,13 +203,15 @@ class ThreadPool:
                     job = self._take_slow_job()
                 if job is None:
                     continue
-                job.execute()
-                post(job)
-                with lock:
-                    self._slow_running -= 1
-                    if self._slow_turn_parked:
-                        self._slow_turn_parked = False
-                        self._queue.put(_SLOW_TURN)
+                try:
+                    job.execute()
+                    post(job)
+                finally:  # the slot is given back whatever happens
+                    with lock:
+                        self._slow_running -= 1
+                        if self._slow_turn_parked:
+                            self._slow_turn_parked = False
+                            self._queue.put(_SLOW_TURN)
                 continue
             with lock:
                 if item not in queued:  # taken back by shutdown
