@@ -20,7 +20,7 @@ import functools
 import time
 from collections.abc import Callable
 
-from bench_measure import Benchmark, Measured, NewLoop, percentile, run_on, sizes
+from bench_measure import SCATTER_REPS, Benchmark, Measured, NewLoop, percentile, run_on, sizes
 
 SPINNERS = 100
 DELAY = 0.001
@@ -104,7 +104,7 @@ def set_timeout_load(new_loop: NewLoop, n: int) -> Measured:
 
 
 BENCHMARKS = [
-    Benchmark("latency_call_later_idle", call_later_idle, sizes(1000, 300, 20)),
+    Benchmark("latency_call_later_idle", call_later_idle, sizes(1000, 300, 20), full_reps=SCATTER_REPS),
     Benchmark("latency_call_later_load", call_later_load, sizes(1000, 300, 20)),
     Benchmark("latency_call_later_1_5ms_idle", call_later_fraction_idle, sizes(1000, 300, 20)),
     Benchmark(

@@ -418,8 +418,8 @@ BENCHMARKS = [
     Benchmark("tcp_streams_64k", tcp_streams_64k, sizes(15_000, 2_000, 50), full_reps=SCATTER_REPS),
     Benchmark("unix_protocol_1k", unix_protocol_1k, sizes(20_000, 10_000, 200)),
     Benchmark("unix_streams_64k", unix_streams_64k, sizes(15_000, 2_000, 50), full_reps=SCATTER_REPS),
-    Benchmark("udp_ping_pong", udp_ping_pong, sizes(20_000, 10_000, 200)),
-    Benchmark("idle_connections", idle_connections, sizes(10_000, 10_000, 200)),
+    Benchmark("udp_ping_pong", udp_ping_pong, sizes(20_000, 10_000, 200), full_reps=SCATTER_REPS),
+    Benchmark("idle_connections", idle_connections, sizes(10_000, 10_000, 200), full_reps=SCATTER_REPS),
     # The same echoes in a process whose malloc still maps 128 KiB blocks (bench_measure.hold_fresh_heap).
     Benchmark(
         "tcp_protocol_1k_fresh_heap", tcp_protocol_1k_fresh_heap, sizes(20_000, 10_000, 200), fresh_heap=True

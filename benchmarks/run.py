@@ -8,7 +8,7 @@ A loop is ``MODULE:FACTORY``; its column is named after the module. Each
 the loops take turns within each repetition, in a rotating order, so that drift in
 the machine's load hits every loop alike. The table shows the median of the
 repetitions (5 by default, 3 with ``--quick``, 1 with ``--smoke``; a full-size run
-gives the task, tree and 64 KiB echo rows at least 15) and, in parentheses, the ratio to the
+gives the rows that scatter most at least 15, ``Benchmark.full_reps``) and, in parentheses, the ratio to the
 stock loop (``asyncio:...``; the first loop if none is): the ratio of the medians,
 then the median of the run-by-run ratios (each run against the base loop's run of
 the same repetition, see ``paired_ratio``). Every metric is lower-is-better, so
@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reps",
         type=int,
-        help="repetitions (default 5, --quick 3, --smoke 1; full runs: 15+ for task, tree, 64 KiB rows)",
+        help="repetitions (default 5, --quick 3, --smoke 1; full runs: 15+ for the rows that scatter most)",
     )
     parser.add_argument(
         "--json", metavar="PATH", help="write every run, the medians and the paired ratios as JSON"
@@ -496,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     env["seconds"] = round(time.monotonic() - started, 1)
     header, rows, medians, paired_ratios = table_rows(benches, loops, records)
     more = sorted({bench_reps(bench, profile, reps) for bench in benches} - {reps})
-    more_reps = f" ({', '.join(map(str, more))} for the task, tree and 64 KiB rows)" if more else ""
+    scattered = [bench.name for bench in benches if bench_reps(bench, profile, reps) != reps]
+    more_reps = f" ({', '.join(map(str, more))} for {', '.join(scattered)})" if more else ""
     loop_text = ", ".join(f"{name} {info['version'] or '?'}" for name, info in env["loops"].items())
     print(
         f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs; "
