@@ -167,20 +167,18 @@ class ThreadPool:
             self._start_threads()  # lazily, all at once on first use, as libuv does
         job = Job(self, fn, args, future)
         self.pending += 1
-        # One thread runs one job at a time whatever its kind: there, slow jobs queue with
-        # the rest, which keeps submission order (SEMANTICS §7).
-        if slow and self.size > 1:
-            with self._lock:
-                self._queued.add(job)
+        item: object = job
+        with self._lock:
+            self._queued.add(job)
+            # One thread runs one job at a time whatever its kind: there, slow jobs queue
+            # with the rest, which keeps submission order (SEMANTICS §7).
+            if slow and self.size > 1:
                 self._slow.append(job)
                 if self._slow_turn_out:
                     return job  # the token will come round to it
                 self._slow_turn_out = True
-            self._queue.put(_SLOW_TURN)
-            return job
-        with self._lock:
-            self._queued.add(job)
-        self._queue.put(job)
+                item = _SLOW_TURN
+        self._queue.put(item)
         return job
 
     def _start_threads(self) -> None:

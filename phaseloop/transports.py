@@ -88,9 +88,9 @@ class SocketTransport(_ReadSizes, _SocketTransportBase):  # type: ignore[misc]
 
     The hot path of an echo is one read and one write. The stdlib's reader callback
     calls the read path through ``_read_ready_cb`` (one Python call more per read),
-    and its ``write`` wraps what it sent in a memoryview to find the unsent rest (on
-    3.12+, two memoryviews: 300-500 ns, more than the rest of ``write``). Here the
-    read path is the reader callback, and a write sent whole returns at once.
+    and its ``write`` slices what it sent to find the unsent rest (on 3.12+ through a
+    memoryview: 0.2-0.4 us a write, docs/performance.md). Here the read path is the
+    reader callback, and a write sent whole returns at once.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
