@@ -375,17 +375,19 @@ class _Counter:
             self.empty.set_result(None)
 
 
-async def _idle_server(n: int) -> tuple[float, float, float]:
+async def _idle_server(n: int) -> tuple[float, float, float, float]:
     loop = asyncio.get_running_loop()
     counter = _Counter(loop, n)
     server = await loop.create_server(lambda: _Idle(counter), HOST, 0, backlog=min(n, 4096))
     rss_before = current_rss_kib()
     start = time.perf_counter()
+    cpu = _cpu_times()
     proc = start_client("idle", server.sockets[0].getsockname()[1], n, stdin=True)
     counter.client_stdin = proc.stdin
     try:
         await _wait_while_client_runs(proc, counter.full)
         accepted = time.perf_counter() - start
+        user_cpu = _cpu_times(since=cpu)[0]
         rss_after = current_rss_kib()
         assert proc.stdin is not None
         proc.stdin.write(b"close\n")
@@ -395,17 +397,22 @@ async def _idle_server(n: int) -> tuple[float, float, float]:
         server.close()
         await server.wait_closed()
     _client_seconds(proc)
-    return accepted, rss_before, rss_after
+    return accepted, user_cpu, rss_before, rss_after
 
 
 def idle_connections(new_loop: NewLoop, n: int) -> Measured:
-    """``n`` idle TCP connections held open: server RSS growth per connection, and accept time."""
+    """``n`` idle TCP connections held open: server RSS growth per connection, and accept time.
+
+    The accept time is the client's connects as much as the server's accepts; the
+    server's user CPU over the same span is the loop's part.
+    """
     _raise_fd_limit()
-    accepted, before, after = run_on(new_loop, lambda: _idle_server(n))
+    accepted, user_cpu, before, after = run_on(new_loop, lambda: _idle_server(n))
     return Measured(
         {
             "KiB/conn (RSS delta / n)": (after - before) / n,
             "us/conn (connect+accept)": per_op_us(accepted, n),
+            "server user CPU us/conn (accept)": per_op_us(user_cpu, n),
         },
         {"connections": n, "rss before KiB": before, "rss after KiB": after},
     )

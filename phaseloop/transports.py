@@ -20,13 +20,16 @@ So phaseloop's transports ask for what a read is likely to return:
   received into one ``max_size`` buffer per loop and copied out at their size.
 
 Everything else is the stdlib's: these classes override the read methods, and the
-stream transport the first send of ``write`` (``SocketTransport``).
+stream transport the first send of ``write`` and when its write buffer is made
+(``SocketTransport``).
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
+import sys
 from asyncio import protocols, selector_events, unix_events
 from asyncio.log import logger
 from typing import Any, Final
@@ -39,6 +42,11 @@ MAX_GROW_AFTER: Final = 64
 
 # IPv4 and IPv6 datagrams: their 16-bit length fields hold every UDP payload in 64 KiB.
 _IP_FAMILIES: Final = frozenset({socket.AF_INET, socket.AF_INET6})
+
+# What the stdlib's stream transport buffers unsent data in (a bytearray before 3.12),
+# and what stands for it until a write has to wait (SocketTransport).
+_new_write_buffer: Final = collections.deque if sys.version_info >= (3, 12) else bytearray
+_NO_BUFFER: Final = ()
 
 # Typed as Any: these are the stdlib's private classes, which typeshed omits.
 _SocketTransportBase: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
@@ -91,11 +99,22 @@ class SocketTransport(_ReadSizes, _SocketTransportBase):  # type: ignore[misc]
     and its ``write`` slices what it sent to find the unsent rest (on 3.12+ through a
     memoryview: 0.2-0.4 us a write, docs/performance.md). Here the read path is the
     reader callback, and a write sent whole returns at once.
+
+    The write buffer is made by the first write that has to wait. Until then
+    ``_buffer`` is an empty tuple, which the stdlib only reads (is it empty, how long,
+    iterate): it appends only in ``write`` and ``writelines``, which make the buffer
+    first. On 3.12+ the stdlib's empty ``deque`` is 760 bytes, a third of an idle
+    connection's Python objects, and most connections never fill their socket.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._buffered = False  # set_protocol sets it; first, for the attribute order
         super().__init__(*args, **kwargs)
+        self._buffer: Any = _NO_BUFFER
+
+    def _make_buffer(self) -> None:
+        if self._buffer is _NO_BUFFER:
+            self._buffer = _new_write_buffer()
 
     def set_protocol(self, protocol: Any) -> None:
         # Read on each call of _read_ready, as the stdlib reads _read_ready_cb: a protocol
@@ -150,6 +169,7 @@ class SocketTransport(_ReadSizes, _SocketTransportBase):  # type: ignore[misc]
             or self._empty_waiter is not None
             or not data
         ):
+            self._make_buffer()
             super().write(data)
             return
         try:
@@ -162,7 +182,12 @@ class SocketTransport(_ReadSizes, _SocketTransportBase):  # type: ignore[misc]
             self._fatal_error(exc, "Fatal write error on socket transport")
             return
         if sent != len(data):
+            self._make_buffer()
             super().write(memoryview(data)[sent:])
+
+    def writelines(self, list_of_data: Any) -> None:
+        self._make_buffer()
+        super().writelines(list_of_data)
 
 
 class ReadPipeTransport(_ReadSizes, _ReadPipeTransportBase):  # type: ignore[misc]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import gc
 import os
+import selectors
 import socket
 import sys
 import threading
@@ -1304,6 +1306,98 @@ def test_pending_timer_get_context_is_its_own(loop: phaseloop.EventLoop) -> None
 
 
 # ---------------------------------------------------------------------------
+# Readers and writers: the stdlib's bookkeeping without its KeyError (EventLoop._key_for)
+# ---------------------------------------------------------------------------
+
+
+def _reader_writer_story(loop: Any) -> list[object]:
+    """What _add_reader/_remove_reader/_add_writer/_remove_writer return and leave registered."""
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    story: list[object] = []
+
+    def registered(target: Any = fd) -> object:
+        key = loop._selector.get_map().get(target)
+        if key is None:
+            return None
+        reader, writer = key.data
+        return (key.events, reader is not None, writer is not None)
+
+    def outcome(call: Callable[[], object]) -> object:
+        try:
+            result = call()
+        except (ValueError, RuntimeError) as exc:
+            return type(exc).__name__
+        return result if isinstance(result, bool) else type(result).__name__
+
+    try:
+        story += [
+            outcome(lambda: loop._remove_reader(fd)),
+            outcome(lambda: loop._remove_writer(fd)),
+            registered(),
+        ]
+        first = loop._add_reader(fd, print)
+        second = loop._add_reader(fd, print)  # replaces the first, which is cancelled
+        story += [first.cancelled(), second.cancelled(), registered()]
+        writer = loop._add_writer(fd, print)
+        story += [registered(), outcome(lambda: loop._remove_reader(fd)), second.cancelled(), registered()]
+        story += [outcome(lambda: loop._remove_reader(fd)), outcome(lambda: loop._remove_writer(fd))]
+        story += [writer.cancelled(), registered(), outcome(lambda: loop._remove_writer(fd))]
+        # A file object rather than its descriptor.
+        story += [outcome(lambda: loop._add_writer(a, print)), registered(a), registered()]
+        story += [outcome(lambda: loop._remove_writer(a)), registered(a)]
+        # An invalid descriptor, and one never opened.
+        for remove in (loop._remove_reader, loop._remove_writer):
+            story += [outcome(functools.partial(remove, -1)), outcome(functools.partial(remove, 10**6))]
+        story += [outcome(lambda: loop._add_reader(-1, print)), outcome(lambda: loop._add_writer(-1, print))]
+        loop._add_reader(fd, print)
+        loop.close()
+        story += [outcome(lambda: loop._remove_reader(fd)), outcome(lambda: loop._add_writer(fd, print))]
+    finally:
+        loop.close()
+        a.close()
+        b.close()
+    return story
+
+
+def test_readers_and_writers_are_registered_as_on_the_stock_loop() -> None:
+    story = _reader_writer_story(phaseloop.new_event_loop())
+    assert story == _reader_writer_story(asyncio.SelectorEventLoop())
+    assert story[:3] == [False, False, None]
+    assert story[-2:] == [False, "RuntimeError"]
+
+
+def test_readers_and_writers_on_a_selector_without_the_stdlib_map() -> None:
+    class Wrapped(selectors.BaseSelector):
+        """A user's selector that is not one of the stdlib's: _key_for asks get_map()."""
+
+        def __init__(self) -> None:
+            self.inner = selectors.DefaultSelector()
+
+        def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+            return self.inner.register(fileobj, events, data)
+
+        def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+            return self.inner.unregister(fileobj)
+
+        def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+            return self.inner.modify(fileobj, events, data)
+
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            return self.inner.select(timeout)
+
+        def close(self) -> None:
+            self.inner.close()
+
+        def get_map(self) -> Any:
+            return self.inner.get_map()
+
+    loop = phaseloop.EventLoop(selector=Wrapped())
+    assert loop._fd_to_key is None
+    assert _reader_writer_story(loop) == _reader_writer_story(asyncio.SelectorEventLoop())
+
+
+# ---------------------------------------------------------------------------
 # Accepting connections: no task per connection (EventLoop._accept_connection)
 # ---------------------------------------------------------------------------
 
@@ -1352,6 +1446,60 @@ def test_server_serves_each_connection_from_the_accept_callback(loop: phaseloop.
     assert seen == [("factory", "poll", True, "unset")] * 2
     assert made == ["poll", "poll"]
     assert var.get() == "unset"
+
+
+@pytest.mark.parametrize("family", ["tcp", "unix"])
+def test_accepted_sockets_are_like_socket_accept_made_them(
+    loop: phaseloop.EventLoop, family: str, tmp_path: Any
+) -> None:
+    accepted: list[tuple[Any, Any, bool, Any]] = []
+    accepts = 0
+
+    class Listener(socket.socket):
+        """A subclass's own accept() is called; a plain socket's is done inline."""
+
+        def accept(self) -> tuple[socket.socket, Any]:
+            nonlocal accepts
+            conn = super().accept()  # until it raises BlockingIOError
+            accepts += 1
+            return conn
+
+    class Seen(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.append((sock.family, sock.type, os.get_blocking(sock.fileno()), transport))
+
+    async def serve(listener: socket.socket, address: Any) -> None:
+        server = await loop.create_server(Seen, sock=listener)
+        with socket.socket(listener.family) as client:
+            client.setblocking(False)
+            await loop.sock_connect(client, address)
+            while len(accepted) < 1 + (listener is subclassed):
+                await asyncio.sleep(0)
+        server.close()
+        await server.wait_closed()
+
+    def listening(cls: type[socket.socket]) -> tuple[socket.socket, Any]:
+        if family == "tcp":
+            sock = cls(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+        else:
+            sock = cls(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(str(tmp_path / f"{cls.__name__}.sock"))
+        sock.listen()
+        return sock, sock.getsockname()
+
+    plain, plain_address = listening(socket.socket)
+    subclassed, subclassed_address = listening(Listener)
+    loop.run_until_complete(serve(plain, plain_address))
+    assert accepts == 0
+    loop.run_until_complete(serve(subclassed, subclassed_address))
+    assert accepts == 1
+    expected = socket.AF_INET if family == "tcp" else socket.AF_UNIX
+    assert [row[:3] for row in accepted] == [(expected, socket.SOCK_STREAM, False)] * 2
+    for *_, transport in accepted:
+        transport.close()
+    loop.run_until_complete(asyncio.sleep(0))
 
 
 def test_server_factory_error_closes_the_connection_and_serving_goes_on(loop: phaseloop.EventLoop) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import os
 import socket
@@ -252,6 +253,19 @@ def test_a_write_the_socket_takes_whole_is_one_send_and_nothing_buffered(loop: p
     assert received == b"m" * 1024
 
 
+def drain_in_a_thread(peer: socket.socket, received: bytearray) -> threading.Thread:
+    """Read ``peer`` into ``received`` until EOF, in a thread, then close it."""
+
+    def read() -> None:
+        with peer:
+            while data := peer.recv(1 << 20):
+                received.extend(data)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    return reader
+
+
 @pytest.mark.parametrize("new_loop", LOOPS, ids=["asyncio", "phaseloop"])
 def test_writes_the_socket_cannot_take_at_once_arrive_whole_and_in_order(new_loop: Any) -> None:
     # Far more than a socket buffer holds, written before the peer reads anything:
@@ -267,14 +281,7 @@ def test_writes_the_socket_cannot_take_at_once_arrive_whole_and_in_order(new_loo
             transport.write(chunk)
         buffered = transport.get_write_buffer_size()
         received = bytearray()
-
-        def read() -> None:
-            with peer:
-                while data := peer.recv(1 << 20):
-                    received.extend(data)
-
-        reader = threading.Thread(target=read)
-        reader.start()
+        reader = drain_in_a_thread(peer, received)
         transport.write_eof()
         transport.close()
         await asyncio.get_running_loop().run_in_executor(None, reader.join)
@@ -287,6 +294,73 @@ def test_writes_the_socket_cannot_take_at_once_arrive_whole_and_in_order(new_loo
         loop.close()
     assert buffered > 0
     assert received == b"".join(bytes(chunk) for chunk in chunks)
+
+
+class Flow(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def pause_writing(self) -> None:
+        self.events.append("pause")
+
+    def resume_writing(self) -> None:
+        self.events.append("resume")
+
+
+def test_a_transport_makes_its_write_buffer_when_a_write_first_waits(loop: phaseloop.EventLoop) -> None:
+    big = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than a socket buffer holds
+
+    async def main() -> tuple[list[object], list[str], bytes]:
+        ours, peer = socket.socketpair()
+        transport, protocol = await connect(ours, Flow)
+        seen: list[object] = [transport._buffer]
+        transport.write(b"small")
+        seen += [transport._buffer, transport.get_write_buffer_size()]
+        transport.write(big)
+        seen += [type(transport._buffer), transport.get_write_buffer_size() > 0]
+        received = bytearray()
+        reader = drain_in_a_thread(peer, received)
+        while transport.get_write_buffer_size():
+            await asyncio.sleep(0.001)
+        transport.close()
+        await asyncio.get_running_loop().run_in_executor(None, reader.join)
+        return seen, protocol.events, bytes(received)
+
+    seen, events, received = loop.run_until_complete(main())
+    made = collections.deque if sys.version_info >= (3, 12) else bytearray
+    assert seen == [(), (), 0, made, True]
+    assert events == ["pause", "resume"]
+    assert received == b"small" + big
+
+
+def test_writelines_on_a_new_transport_arrives_whole_and_in_order() -> None:
+    lines = [bytes([i]) * (256 * 1024 + i) for i in range(12)]  # 3 MiB
+    lines[1] = bytearray(lines[1])
+    lines[2] = memoryview(lines[2])
+
+    async def main() -> tuple[list[str], bytes]:
+        ours, peer = socket.socketpair()
+        transport, protocol = await connect(ours, Flow)
+        transport.writelines([b"first ", b"line "])
+        transport.writelines(lines)
+        received = bytearray()
+        reader = drain_in_a_thread(peer, received)
+        transport.write_eof()
+        transport.close()
+        await asyncio.get_running_loop().run_in_executor(None, reader.join)
+        return protocol.events, bytes(received)
+
+    outcomes = []
+    for new_loop in LOOPS:
+        loop = new_loop()
+        try:
+            outcomes.append(loop.run_until_complete(main()))
+        finally:
+            loop.close()
+    (stock_events, stock_received), (events, received) = outcomes
+    # The stdlib's writelines pauses the protocol on 3.11 (a write) and not on 3.12+.
+    assert events == stock_events
+    assert received == stock_received == b"first line " + b"".join(bytes(line) for line in lines)
 
 
 @pytest.mark.parametrize("new_loop", LOOPS, ids=["asyncio", "phaseloop"])
