@@ -277,7 +277,7 @@ def unix_streams_64k(new_loop: NewLoop, n: int) -> Measured:
     return _echo(unix=True, streams=True, size=65536)(new_loop, n)
 
 
-class _UdpEcho(asyncio.DatagramProtocol):
+class UdpEcho(asyncio.DatagramProtocol):
     def __init__(self, done: asyncio.Future[None]) -> None:
         self.done = done
         self.transport: Any = None
@@ -296,7 +296,7 @@ class _UdpEcho(asyncio.DatagramProtocol):
 async def _udp_server(n: int) -> tuple[float, tuple[float, float]]:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    transport, _ = await loop.create_datagram_endpoint(lambda: _UdpEcho(done), local_addr=(HOST, 0))
+    transport, _ = await loop.create_datagram_endpoint(lambda: UdpEcho(done), local_addr=(HOST, 0))
     proc = start_client("udp", transport.get_extra_info("sockname")[1], 64, n)
     cpu = _cpu_times()
     try:

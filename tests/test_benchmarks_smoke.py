@@ -73,7 +73,7 @@ def test_smoke_run_prints_a_number_for_every_benchmark(tmp_path: Path) -> None:
 
 
 # The diagnostics beside the suite (docs/performance.md quotes them), on tiny sizes, with
-# the pattern of the line each must print per loop.
+# the pattern of the line each must print per loop; keyed by script and a mode's name.
 DIAGNOSTICS = {
     "task_cost": (
         ["--depth", "2", "--rounds", "1", "--loops", "asyncio:new_event_loop,phaseloop:new_event_loop"],
@@ -81,6 +81,10 @@ DIAGNOSTICS = {
     ),
     "profile_round_trip": (
         ["-n", "50", "--size", "65536", "--top", "3"],
+        r"^phaseloop:new_event_loop: server CPU \d+\.\d\d us/round trip unprofiled",
+    ),
+    "profile_round_trip --udp": (
+        ["--udp", "-n", "50", "--top", "3"],
         r"^phaseloop:new_event_loop: server CPU \d+\.\d\d us/round trip unprofiled",
     ),
     "wake_path": (["--rounds", "1", "-n", "5"], r"^phaseloop +wake - deadline: p50 "),
@@ -99,7 +103,7 @@ def test_diagnostic_script_runs(script: str) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), *args],
+        [sys.executable, str(REPO / "benchmarks" / f"{script.split()[0]}.py"), *args],
         capture_output=True,
         text=True,
         env=env,
