@@ -19,9 +19,9 @@ So phaseloop's transports ask for what a read is likely to return:
   (``UV__UDP_DGRAM_MAXSIZE``); other families (a UNIX datagram can be larger) are
   received into one ``max_size`` buffer per loop and copied out at their size.
 
-Everything else is the stdlib's: these classes override the read methods, and the
+Everything else is the stdlib's: these classes override the read methods, the
 stream transport the first send of ``write`` and when its write buffer is made
-(``SocketTransport``).
+(``SocketTransport``), and the datagram transport the first send of ``sendto``.
 """
 
 from __future__ import annotations
@@ -220,6 +220,9 @@ class DatagramTransport(_DatagramTransportBase):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Neither connected by the transport (remote_addr) nor before it (a connected sock=):
+        # the stdlib's sendto then calls sock.sendto(data, addr) (sendto's fast path).
+        self._unconnected = not self._address and not self._extra.get("peername")
         self._read_size = min(SMALL_READ, self.max_size)
         self._view: memoryview | None = None
         if self._sock.family not in _IP_FAMILIES:
@@ -247,3 +250,23 @@ class DatagramTransport(_DatagramTransportBase):  # type: ignore[misc]
             self._fatal_error(exc, "Fatal read error on datagram transport")
             return
         self._protocol.datagram_received(data, addr)
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        # The stdlib's sendto when ``data`` is non-empty bytes, the socket is not connected
+        # and nothing is buffered: send it now. The stdlib checks the type, the address,
+        # a lost connection and the buffer, and looks up the peer name, on every datagram;
+        # everything else is still its sendto, as is a send the socket would block (which
+        # it tries once more, then buffers).
+        if type(data) is not bytes or not data or not self._unconnected or self._conn_lost or self._buffer:
+            super().sendto(data, addr)
+            return
+        try:
+            self._sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            super().sendto(data, addr)
+        except OSError as exc:
+            self._protocol.error_received(exc)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal write error on datagram transport")

@@ -470,6 +470,98 @@ def test_datagrams_arrive_whole_and_apart(loop: phaseloop.EventLoop, family: str
     assert all(type(data) is bytes for data in got)
 
 
+class SendStory(asyncio.DatagramProtocol):
+    def __init__(self, story: list[object]) -> None:
+        self.story = story
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def error_received(self, exc: Exception) -> None:
+        self.story.append(("error_received", type(exc).__name__))
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.story.append(("connection_lost", type(exc).__name__))
+        self.lost.set_result(None)
+
+
+def _sendto_story(new_loop: Any) -> list[object]:
+    """What sendto sends, raises and reports on each kind of datagram endpoint."""
+    story: list[object] = []
+
+    def received(peer: socket.socket) -> None:
+        while (data := peer.recv(100)) != b"end":
+            story.append(data)
+
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        running.set_exception_handler(
+            lambda _, context: story.append(type(context.get("exception")).__name__)
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind(("127.0.0.1", 0))
+            peer.settimeout(10)
+            address = peer.getsockname()
+            # Not connected: the fast path, and what it leaves to the stdlib.
+            transport, protocol = await running.create_datagram_endpoint(
+                lambda: SendStory(story), local_addr=("127.0.0.1", 0)
+            )
+            for data in (b"one", bytearray(b"two"), memoryview(b"three"), b""):
+                transport.sendto(data, address)
+            try:
+                transport.sendto("text", address)  # type: ignore[arg-type]
+            except TypeError:
+                story.append("TypeError")
+            transport.sendto(b"four", ("255.255.255.255", address[1]))  # EACCES: no SO_BROADCAST
+            transport.sendto(b"end", address)
+            received(peer)
+            transport.sendto(b"nowhere", None)  # the stdlib's fatal error: the transport closes
+            story.append(transport.is_closing())
+            await protocol.lost
+            # Connected by the transport, and connected before it (sock=).
+            transport, protocol = await running.create_datagram_endpoint(
+                lambda: SendStory(story), remote_addr=address
+            )
+            transport.sendto(b"five")
+            try:
+                transport.sendto(b"six", ("127.0.0.1", 9))
+            except ValueError:
+                story.append("ValueError")
+            transport.sendto(b"end")
+            received(peer)
+            transport.close()
+            await protocol.lost
+            connected = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            connected.connect(address)
+            transport, protocol = await running.create_datagram_endpoint(
+                lambda: SendStory(story), sock=connected
+            )
+            transport.sendto(b"seven")
+            transport.sendto(b"end")
+            received(peer)
+            transport.close()
+            await protocol.lost
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return story
+
+
+def test_sendto_sends_reports_and_fails_as_the_stdlib_s_does() -> None:
+    story = _sendto_story(phaseloop.new_event_loop)
+    assert story == _sendto_story(asyncio.new_event_loop)
+    assert [data for data in story if isinstance(data, bytes) and data] == [
+        b"one",
+        b"two",
+        b"three",
+        b"five",
+        b"seven",
+    ]
+    assert ("error_received", "PermissionError") in story
+    assert ("connection_lost", "TypeError") in story
+
+
 def test_a_pipe_s_data_arrives_whole(loop: phaseloop.EventLoop) -> None:
     payload = bytes(range(256)) * 4096  # 1 MiB
 
