@@ -1103,15 +1103,16 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._check_closed()
         handle = events.Handle(callback, args, self, None)
         key = self._key_for(fd)
-        if key is None:
-            self._selector.register(fd, event, (handle, None) if event == _EVENT_READ else (None, handle))
-            return handle
-        reader, writer = key.data
+        reader, writer = (None, None) if key is None else key.data
+        data: tuple[Any, Any]
         if event == _EVENT_READ:
             replaced, data = reader, (handle, writer)
         else:
             replaced, data = writer, (reader, handle)
-        self._selector.modify(fd, key.events | event, data)
+        if key is None:
+            self._selector.register(fd, event, data)
+        else:
+            self._selector.modify(fd, key.events | event, data)
         if replaced is not None:
             replaced.cancel()
         return handle
