@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
 import heapq
 import math
 import select
@@ -24,14 +25,15 @@ import warnings
 from asyncio import base_events, events, futures, tasks, unix_events
 from asyncio.log import logger
 from collections.abc import Callable
-from types import BuiltinMethodType, FunctionType
-from typing import Any, Final, TypeVar
+from types import BuiltinMethodType, FunctionType, ModuleType
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .handles import SHARED_EMPTY_CONTEXT, Handle, Immediate, PhaseHook, Timer, callback_failed, init_handle
 from .queues import C_TASK_STEP, DEFERRED_IO_FUNCTIONS, FUTURE_TYPES, WAKEUP_MODES, Router, current_task
-from .threadpool import ThreadPool, check_size_option, resolve_size
 from .timers import NodeTimers
-from .transports import DatagramTransport, ReadPipeTransport, SocketTransport
+
+if TYPE_CHECKING:
+    from .threadpool import ThreadPool
 
 PHASES: Final = ("timers", "pending", "idle", "prepare", "poll", "check", "close")
 MAX_PENDING_ROUNDS: Final = 8  # libuv re-runs the pending queue at most 8 times after poll
@@ -69,6 +71,29 @@ _CHECKS_FD_OWNER: Final = sys.version_info >= (3, 12)
 _SelectorLoop: Any = unix_events._UnixSelectorEventLoop
 
 
+# The thread pool (with the stdlib's queue module) and the transports are imported when
+# first used (_get_pool, _make_*_transport): together ~110 KiB of Python objects, 30 % of
+# what phaseloop's modules take, which a loop that runs only tasks does not need
+# (docs/performance.md, "phaseloop's own memory"). The transports' module is cached here:
+# an import statement would cost 0.8 µs per transport.
+@functools.cache
+def _transport_module() -> ModuleType:
+    from . import transports
+
+    return transports
+
+
+def _check_threadpool_size(option: object) -> int | None:
+    """Validate the ``threadpool_size=`` loop option (None means: read the environment)."""
+    if option is None:
+        return None
+    if isinstance(option, bool) or not isinstance(option, int):
+        raise TypeError(f"threadpool_size must be an int or None, got {option!r}")
+    if option < 0:
+        raise ValueError(f"threadpool_size must not be negative, got {option}")
+    return option
+
+
 class EventLoop(_SelectorLoop):  # type: ignore[misc]
     """An asyncio event loop whose every iteration runs Node's (libuv's) phases.
 
@@ -103,7 +128,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     ) -> None:
         if wakeups not in WAKEUP_MODES:
             raise ValueError(f"wakeups must be one of {WAKEUP_MODES}, got {wakeups!r}")
-        self._pool_option = check_size_option(threadpool_size)
+        self._pool_option = _check_threadpool_size(threadpool_size)
         self.wakeups = wakeups
         self.phase = None
         self.iteration = 0
@@ -975,6 +1000,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     def _get_pool(self) -> ThreadPool:
         pool = self._pool
         if pool is None:
+            from .threadpool import ThreadPool, resolve_size
+
             pool = self._pool = ThreadPool(resolve_size(self._pool_option), self._post)
         return pool
 
@@ -983,6 +1010,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         """How many threads the loop's pool has (or will have, when first used)."""
         if self._pool is not None:
             return self._pool.size
+        from .threadpool import resolve_size
+
         return resolve_size(self._pool_option)
 
     def queue_work(self, func: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
@@ -1148,19 +1177,19 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     ) -> Any:
         if _CHECKS_FD_OWNER:
             self._ensure_fd_no_transport(sock)
-        return SocketTransport(self, sock, protocol, waiter, extra, server)
+        return _transport_module().SocketTransport(self, sock, protocol, waiter, extra, server)
 
     def _make_datagram_transport(
         self, sock: Any, protocol: Any, address: Any = None, waiter: Any = None, extra: Any = None
     ) -> Any:
         if _CHECKS_FD_OWNER:
             self._ensure_fd_no_transport(sock)
-        return DatagramTransport(self, sock, protocol, address, waiter, extra)
+        return _transport_module().DatagramTransport(self, sock, protocol, address, waiter, extra)
 
     def _make_read_pipe_transport(
         self, pipe: Any, protocol: Any, waiter: Any = None, extra: Any = None
     ) -> Any:
-        return ReadPipeTransport(self, pipe, protocol, waiter, extra)
+        return _transport_module().ReadPipeTransport(self, pipe, protocol, waiter, extra)
 
     def _datagram_buffer(self, size: int) -> memoryview:
         """``size`` bytes to receive datagrams into, one buffer shared by this loop's transports."""

@@ -47,17 +47,6 @@ def resolve_size(option: int | None) -> int:
     return min(max(option, 1), MAX_SIZE)
 
 
-def check_size_option(option: object) -> int | None:
-    """Validate the ``threadpool_size=`` loop option (None means: read the environment)."""
-    if option is None:
-        return None
-    if isinstance(option, bool) or not isinstance(option, int):
-        raise TypeError(f"threadpool_size must be an int or None, got {option!r}")
-    if option < 0:
-        raise ValueError(f"threadpool_size must not be negative, got {option}")
-    return option
-
-
 class Job:
     """One unit of pool work. The loop runs it as a handle once it is done (``_run``)."""
 

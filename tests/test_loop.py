@@ -1078,9 +1078,38 @@ def test_fs_node_and_shim_load_on_first_use() -> None:
     assert _run_python(code).strip() == "module 'phaseloop' has no attribute 'missing'"
 
 
+def test_transports_and_thread_pool_load_on_first_use() -> None:
+    # A loop that only runs tasks imports neither (docs/performance.md: their memory is a
+    # third of phaseloop's modules); the first transport or pool job brings each one in.
+    code = (
+        "import asyncio, socket, sys, phaseloop\n"
+        "lazy = ('phaseloop.transports', 'phaseloop.threadpool', 'queue')\n"
+        "async def tasks_only():\n"
+        "    await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0.001))\n"
+        "phaseloop.run(tasks_only())\n"
+        "assert not any(name in sys.modules for name in lazy), [n for n in lazy if n in sys.modules]\n"
+        "async def echo():\n"
+        "    a, b = socket.socketpair()\n"
+        "    reader, writer = await asyncio.open_connection(sock=a)\n"
+        "    b.send(b'x')\n"
+        "    data = await reader.read(1)\n"
+        "    writer.close()\n"
+        "    b.close()\n"
+        "    return data, 'phaseloop.threadpool' in sys.modules\n"
+        "assert phaseloop.run(echo()) == (b'x', False)\n"
+        "assert 'phaseloop.transports' in sys.modules\n"
+        "async def pool():\n"
+        "    return await asyncio.get_running_loop().run_in_executor(None, sum, (1, 2))\n"
+        "assert phaseloop.run(pool()) == 3 and 'phaseloop.threadpool' in sys.modules\n"
+        "print('ok')\n"
+    )
+    assert _run_python(code).strip() == "ok"
+
+
 @given(st.lists(st.tuples(st.integers(0, 4), st.booleans(), st.booleans()), min_size=1, max_size=300))
 @settings(max_examples=60, deadline=None)
 def test_timers_run_by_deadline_then_creation_order(specs: list[tuple[int, bool, bool]]) -> None:
+
     # Deadlines in the past (all due in the first timers phase), from a few values so
     # that ties are common, int and float alike (5 and 5.0 are the same deadline).
     # Cancelling most of them also exercises the heap's compaction.
