@@ -1079,8 +1079,8 @@ def test_fs_node_and_shim_load_on_first_use() -> None:
 
 
 def test_transports_and_thread_pool_load_on_first_use() -> None:
-    # A loop that only runs tasks imports neither (docs/performance.md: their memory is a
-    # third of phaseloop's modules); the first transport or pool job brings each one in.
+    # A loop that only runs tasks imports neither (docs/performance.md: their memory is 30 %
+    # of phaseloop's modules'); the first transport or pool job brings each one in.
     code = (
         "import asyncio, socket, sys, phaseloop\n"
         "lazy = ('phaseloop.transports', 'phaseloop.threadpool', 'queue')\n"
@@ -1109,7 +1109,6 @@ def test_transports_and_thread_pool_load_on_first_use() -> None:
 @given(st.lists(st.tuples(st.integers(0, 4), st.booleans(), st.booleans()), min_size=1, max_size=300))
 @settings(max_examples=60, deadline=None)
 def test_timers_run_by_deadline_then_creation_order(specs: list[tuple[int, bool, bool]]) -> None:
-
     # Deadlines in the past (all due in the first timers phase), from a few values so
     # that ties are common, int and float alike (5 and 5.0 are the same deadline).
     # Cancelling most of them also exercises the heap's compaction.
