@@ -95,7 +95,7 @@ def parse_loops(text: str) -> list[LoopSpec]:
 
 def suite() -> list[tuple[str, Benchmark]]:
     """Every benchmark, as (group, benchmark), in suite order."""
-    found = []
+    found: list[tuple[str, Benchmark]] = []
     for group, module_name in GROUPS.items():
         module = importlib.import_module(module_name)
         found.extend((group, bench) for bench in module.BENCHMARKS)
@@ -279,8 +279,13 @@ def paired_ratio(samples: dict[int, float], base: dict[int, float]) -> float | N
     which move both loops of a repetition together: the ratio of medians follows which
     spell each loop's middle run fell in, the paired ratio does not (docs/performance.md).
     """
-    ratios = [value / base[rep] for rep, value in samples.items() if base.get(rep, 0) > 0 and value > 0]
+    ratios = run_ratios(samples, base)
     return statistics.median(ratios) if len(ratios) >= 3 else None
+
+
+def run_ratios(samples: dict[int, float], base: dict[int, float]) -> list[float]:
+    """Each repetition's value over the base loop's in the same repetition (both > 0)."""
+    return [value / base[rep] for rep, value in samples.items() if base.get(rep, 0) > 0 and value > 0]
 
 
 def table_rows(

@@ -1,0 +1,201 @@
+"""Pool several runs of the suite (``run.py --json``) into one ratio per cell, with a 95 % interval.
+
+    python benchmarks/pool.py RUN.json [RUN.json ...] [--loop phaseloop] [--base asyncio]
+        [--allow-mixed] [--markdown]
+
+One run's cell rests on 7 to 15 processes per loop, and on this host such a cell moves by
+±10 % from run to run (docs/performance.md): a loop 5 % ahead of another comes out behind
+it in some runs. Pooling runs of the same code on the same Python gives each cell all their
+run-by-run ratios (each process's value over the base loop's process of the same repetition
+of the same run, as ``run.py``'s paired ratio) and a distribution-free 95 % interval for
+their median, from the sign test's order statistics. Each cell is then
+
+- ``ahead``: the whole interval is below 1.00x, the loop is faster (or smaller) than the base;
+- ``behind``: the whole interval is above 1.00x;
+- ``unresolved``: the interval holds 1.00x, so these runs cannot tell the two loops apart.
+
+Beside it, each run's own cell (ratio of medians / paired ratio), as ``run.py`` printed it.
+Runs of other checkouts, Pythons or sizes measure something else: the files must agree on
+the Python version and the size profile, and on the checkout unless ``--allow-mixed``
+(for checkouts whose ``phaseloop/`` and ``benchmarks/`` do not differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from run import paired_ratio, render, run_ratios  # noqa: E402
+
+CONFIDENCE = 0.95
+
+
+@dataclass
+class Cell:
+    """One (benchmark, metric): each run's values by repetition, for the loop and the base."""
+
+    benchmark: str
+    metric: str
+    runs: list[tuple[dict[int, float], dict[int, float]]] = field(default_factory=list)
+
+
+def median_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The narrowest ``[x(k), x(n+1-k)]`` of the sorted values that holds the median of
+    what they were drawn from with at least ``confidence``; None for fewer than 6 values
+    (at 95 %). The median is below x(k) only if fewer than k values fall below it, and
+    how many do is Binomial(n, 1/2)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    tail = (1 - confidence) / 2
+    k = 0
+    below = 0.0  # P(Binomial(n, 1/2) <= k - 1), growing with k
+    while k < n // 2:
+        below_next = below + math.comb(n, k) / 2**n
+        if below_next > tail:
+            break
+        below, k = below_next, k + 1
+    if k == 0:
+        return None
+    return ordered[k - 1], ordered[n - k]
+
+
+def verdict(interval: tuple[float, float] | None) -> str:
+    if interval is None:
+        return "too few runs"
+    low, high = interval
+    if high < 1:
+        return "ahead"
+    if low > 1:
+        return "behind"
+    return "unresolved"
+
+
+def load(paths: list[str], allow_mixed: bool) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """Each file's environment and runs, once they agree on what they measured."""
+    environments, runs = [], []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        if "environment" not in data or "runs" not in data:
+            raise SystemExit(f"{path}: not a run.py --json file (no 'environment' or 'runs')")
+        environments.append(data["environment"])
+        runs.append(data["runs"])
+    for key, what in (("python", "Python versions"), ("profile", "size profiles"), ("checkout", "checkouts")):
+        seen = sorted({str(env.get(key)) for env in environments})
+        if len(seen) > 1 and not (key == "checkout" and allow_mixed):
+            hint = " (--allow-mixed if their phaseloop/ and benchmarks/ agree)" if key == "checkout" else ""
+            raise SystemExit(f"the runs are of different {what}: {', '.join(seen)}{hint}")
+    return environments, runs
+
+
+def by_rep(runs: list[dict[str, Any]], benchmark: str, metric: str, loop: str) -> dict[int, float]:
+    """One run's values of a cell for one loop, by repetition."""
+    return {
+        r["rep"]: r["metrics"][metric]
+        for r in runs
+        if r["benchmark"] == benchmark and r["loop"] == loop and metric in r.get("metrics", {})
+    }
+
+
+def cells(all_runs: list[list[dict[str, Any]]], loop: str, base: str) -> list[Cell]:
+    """Every (benchmark, metric) that has both loops, in the order of the first run."""
+    keys: dict[tuple[str, str], None] = {}
+    for runs in all_runs:
+        for record in runs:
+            for metric in record.get("metrics", {}):
+                keys.setdefault((record["benchmark"], metric))
+    found = []
+    for benchmark, metric in keys:
+        pairs = [
+            (by_rep(runs, benchmark, metric, loop), by_rep(runs, benchmark, metric, base))
+            for runs in all_runs
+        ]
+        if any(mine and theirs for mine, theirs in pairs):
+            found.append(Cell(benchmark, metric, pairs))
+    return found
+
+
+def row(cell: Cell) -> tuple[list[str], str]:
+    """The cell's table row (each run's cell, then the pooled ones) and its verdict."""
+    each_run = []
+    pooled: list[float] = []
+    mine_all: list[float] = []
+    theirs_all: list[float] = []
+    for mine, theirs in cell.runs:
+        if not (mine and theirs) or statistics.median(theirs.values()) <= 0:
+            each_run.append("-")
+            continue
+        ratio = statistics.median(mine.values()) / statistics.median(theirs.values())
+        paired = paired_ratio(mine, theirs)
+        each_run.append(f"{ratio:.2f}/{paired:.2f}" if paired is not None else f"{ratio:.2f}")
+        pooled += run_ratios(mine, theirs)
+        mine_all += mine.values()
+        theirs_all += theirs.values()
+    interval = median_interval(pooled)
+    base_median = statistics.median(theirs_all)
+    outcome = verdict(interval)
+    return [
+        cell.benchmark,
+        cell.metric,
+        " ".join(each_run),
+        str(len(pooled)),
+        f"{statistics.median(mine_all) / base_median:.2f}x" if base_median > 0 else "-",
+        f"{statistics.median(pooled):.3f}x" if pooled else "-",
+        f"{interval[0]:.3f}-{interval[1]:.3f}" if interval else "-",
+        outcome,
+    ], outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("files", nargs="+", metavar="RUN.json", help="run.py --json files")
+    parser.add_argument("--loop", default="phaseloop", help="the loop judged (default phaseloop)")
+    parser.add_argument("--base", default="asyncio", help="the loop it is judged against (default asyncio)")
+    parser.add_argument("--allow-mixed", action="store_true", help="pool runs of different checkouts")
+    parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
+    args = parser.parse_args(argv)
+
+    environments, all_runs = load(args.files, args.allow_mixed)
+    found = cells(all_runs, args.loop, args.base)
+    if not found:
+        raise SystemExit(f"no cell has runs of both {args.loop} and {args.base}")
+    header = [
+        "benchmark",
+        "metric",
+        "each run (of medians/paired)",
+        "pairs",
+        "pooled, of medians",
+        "pooled, paired",
+        f"{CONFIDENCE:.0%} interval",
+        "verdict",
+    ]
+    rows, outcomes = [], []
+    for cell in found:
+        shown_row, outcome = row(cell)
+        rows.append(shown_row)
+        outcomes.append(outcome)
+    checkouts = ", ".join(str(env.get("checkout")) for env in environments)
+    print(
+        f"{args.loop} / {args.base}, lower is better; Python {environments[0].get('python')}, "
+        f"{environments[0].get('profile')} sizes; {len(environments)} runs (checkouts {checkouts})"
+    )
+    print(render(header, rows, args.markdown))
+    counts = {name: outcomes.count(name) for name in ("ahead", "unresolved", "behind", "too few runs")}
+    tally = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+    print(f"{tally} (of {len(outcomes)} cells)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
