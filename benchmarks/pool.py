@@ -27,7 +27,7 @@ import json
 import math
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from run import paired_ratio, render, run_ratios  # noqa: E402
+from run import paired_ratio, render, run_ratios, values_by_rep  # noqa: E402
 
 CONFIDENCE = 0.95
 
@@ -46,7 +46,7 @@ class Cell:
 
     benchmark: str
     metric: str
-    runs: list[tuple[dict[int, float], dict[int, float]]] = field(default_factory=list)
+    runs: list[tuple[dict[int, float], dict[int, float]]]
 
 
 def median_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
@@ -97,15 +97,6 @@ def load(paths: list[str], allow_mixed: bool) -> tuple[list[dict[str, Any]], lis
     return environments, runs
 
 
-def by_rep(runs: list[dict[str, Any]], benchmark: str, metric: str, loop: str) -> dict[int, float]:
-    """One run's values of a cell for one loop, by repetition."""
-    return {
-        r["rep"]: r["metrics"][metric]
-        for r in runs
-        if r["benchmark"] == benchmark and r["loop"] == loop and metric in r.get("metrics", {})
-    }
-
-
 def cells(all_runs: list[list[dict[str, Any]]], loop: str, base: str) -> list[Cell]:
     """Every (benchmark, metric) that has both loops, in the order of the first run."""
     keys: dict[tuple[str, str], None] = {}
@@ -116,7 +107,7 @@ def cells(all_runs: list[list[dict[str, Any]]], loop: str, base: str) -> list[Ce
     found = []
     for benchmark, metric in keys:
         pairs = [
-            (by_rep(runs, benchmark, metric, loop), by_rep(runs, benchmark, metric, base))
+            (values_by_rep(runs, benchmark, metric, loop), values_by_rep(runs, benchmark, metric, base))
             for runs in all_runs
         ]
         if any(mine and theirs for mine, theirs in pairs):
@@ -131,10 +122,11 @@ def row(cell: Cell) -> tuple[list[str], str]:
     mine_all: list[float] = []
     theirs_all: list[float] = []
     for mine, theirs in cell.runs:
-        if not (mine and theirs) or statistics.median(theirs.values()) <= 0:
+        run_base = statistics.median(theirs.values()) if mine and theirs else 0
+        if run_base <= 0:
             each_run.append("-")
             continue
-        ratio = statistics.median(mine.values()) / statistics.median(theirs.values())
+        ratio = statistics.median(mine.values()) / run_base
         paired = paired_ratio(mine, theirs)
         each_run.append(f"{ratio:.2f}/{paired:.2f}" if paired is not None else f"{ratio:.2f}")
         pooled += run_ratios(mine, theirs)

@@ -288,6 +288,15 @@ def run_ratios(samples: dict[int, float], base: dict[int, float]) -> list[float]
     return [value / base[rep] for rep, value in samples.items() if base.get(rep, 0) > 0 and value > 0]
 
 
+def values_by_rep(records: list[dict[str, Any]], benchmark: str, metric: str, loop: str) -> dict[int, float]:
+    """One loop's values of one (benchmark, metric) in a run, by repetition."""
+    return {
+        r["rep"]: r["metrics"][metric]
+        for r in records
+        if r["benchmark"] == benchmark and r["loop"] == loop and metric in r.get("metrics", {})
+    }
+
+
 def table_rows(
     benches: list[Benchmark], loops: list[LoopSpec], records: list[dict[str, Any]]
 ) -> tuple[list[str], list[list[str]], dict[str, Any], dict[str, Any]]:
@@ -312,11 +321,7 @@ def table_rows(
             values: dict[str, float] = {}
             by_rep: dict[str, dict[int, float]] = {}
             for loop in loops:
-                by_rep[loop.name] = {
-                    r["rep"]: r["metrics"][metric]
-                    for r in runs
-                    if r["loop"] == loop.name and metric in r.get("metrics", {})
-                }
+                by_rep[loop.name] = values_by_rep(runs, bench.name, metric, loop.name)
                 if by_rep[loop.name]:
                     values[loop.name] = statistics.median(by_rep[loop.name].values())
             medians.setdefault(bench.name, {})[metric] = values
