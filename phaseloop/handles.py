@@ -13,15 +13,16 @@ if TYPE_CHECKING:
 
 def init_handle(
     handle: Any, callback: Callable[..., object], args: tuple[Any, ...], loop: Any, context: Any = None
-) -> None:
-    """``Handle.__init__``, minus its two Python calls when the loop is not in debug mode.
+) -> Any:
+    """``Handle.__init__``, minus its two Python calls when the loop is not in debug mode;
+    returns ``handle``, so that ``init_handle(Handle(), ...)`` makes a handle in one call.
 
     The same slots get the same values; debug mode keeps the stdlib's (it records
     where the handle was created).
     """
     if loop._debug:
         events.Handle.__init__(handle, callback, args, loop, context)
-        return
+        return handle
     handle._callback = callback
     handle._args = args
     handle._cancelled = False
@@ -29,6 +30,7 @@ def init_handle(
     handle._source_traceback = None
     handle._repr = None
     handle._context = contextvars.copy_context() if context is None else context
+    return handle
 
 
 # One empty Context shared by the pending timers created outside any context variable.

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from types import BuiltinMethodType, FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .handles import SHARED_EMPTY_CONTEXT, Handle, Immediate, PhaseHook, Timer, callback_failed, init_handle
+from .handles import SHARED_EMPTY_CONTEXT, Handle, PhaseHook, Timer, callback_failed
 from .queues import C_TASK_STEP, DEFERRED_IO_FUNCTIONS, FUTURE_TYPES, WAKEUP_MODES, Router, current_task
 from .timers import NodeTimers
 
@@ -907,21 +907,6 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     # ------------------------------------------------------------------
     # Node's queues and handles (used by phaseloop.node)
     # ------------------------------------------------------------------
-
-    def _next_tick(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
-        handle = _Handle()
-        init_handle(handle, callback, args, self)
-        self._ticks.append(handle)
-
-    def _queue_microtask(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
-        handle = _Handle()
-        init_handle(handle, callback, args, self)
-        self._microtasks.append(handle)
-
-    def _set_immediate(self, callback: Callable[..., object], args: tuple[Any, ...]) -> Immediate:
-        immediate = Immediate(callback, args, self)
-        self._immediates.append(immediate)
-        return immediate
 
     def add_idle_hook(self, callback: Callable[..., object], *args: Any) -> PhaseHook:
         """Run ``callback(*args)`` once per iteration in the idle phase; forces a 0 poll timeout."""

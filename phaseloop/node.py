@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from asyncio import coroutines, events
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
-from .handles import Immediate
+from .handles import Handle, Immediate, init_handle
 from .loop import EventLoop
 from .timers import TIMEOUT_MAX, Timeout, TimeoutOverflowWarning
 
@@ -33,11 +33,15 @@ __all__ = [
 ]
 
 
-def _loop(name: str, callback: object) -> EventLoop:
-    """The running phaseloop loop, once ``callback`` is known to be callable."""
-    loop = events._get_running_loop()
-    if isinstance(loop, EventLoop) and callable(callback):
-        return loop  # the fast path: one call, two C checks
+_get_running_loop = events._get_running_loop
+
+
+def _refuse(name: str, callback: object, loop: object) -> NoReturn:
+    """Why ``name(callback)`` cannot run: ``callback`` is not callable, or no phaseloop loop runs.
+
+    Each function checks the fast case itself (one call, two C checks) and calls this
+    only when the check fails: a call less per callback than asking for the loop here.
+    """
     if not callable(callback):
         raise TypeError(f"phaseloop.node.{name}() expects a callable, got {callback!r}")
     if loop is None:
@@ -53,12 +57,18 @@ def _loop(name: str, callback: object) -> EventLoop:
 
 def set_timeout(callback: Callable[..., object], delay: object = 1, *args: Any) -> Timeout:
     """Call ``callback(*args)`` once, ``delay`` ms from now (coerced as Node does, R9)."""
-    return _loop("set_timeout", callback)._node_timers.start(callback, delay, args, repeat=False)
+    loop = _get_running_loop()
+    if not isinstance(loop, EventLoop) or not callable(callback):
+        _refuse("set_timeout", callback, loop)
+    return loop._node_timers.start(callback, delay, args, repeat=False)
 
 
 def set_interval(callback: Callable[..., object], delay: object = 1, *args: Any) -> Timeout:
     """Call ``callback(*args)`` every ``delay`` ms, measured from each call's start (R14)."""
-    return _loop("set_interval", callback)._node_timers.start(callback, delay, args, repeat=True)
+    loop = _get_running_loop()
+    if not isinstance(loop, EventLoop) or not callable(callback):
+        _refuse("set_interval", callback, loop)
+    return loop._node_timers.start(callback, delay, args, repeat=True)
 
 
 def clear_timeout(timeout: Timeout | None) -> None:
@@ -77,7 +87,12 @@ def clear_interval(timeout: Timeout | None) -> None:
 
 def set_immediate(callback: Callable[..., object], *args: Any) -> Immediate:
     """Call ``callback(*args)`` in the next check phase (R16)."""
-    return _loop("set_immediate", callback)._set_immediate(callback, args)
+    loop = _get_running_loop()
+    if not isinstance(loop, EventLoop) or not callable(callback):
+        _refuse("set_immediate", callback, loop)
+    immediate = Immediate(callback, args, loop)
+    loop._immediates.append(immediate)
+    return immediate
 
 
 def clear_immediate(immediate: Immediate | None) -> None:
@@ -91,17 +106,26 @@ def clear_immediate(immediate: Immediate | None) -> None:
 
 def next_tick(callback: Callable[..., object], *args: Any) -> None:
     """Queue ``callback(*args)`` on the nextTick queue: it runs before any microtask (R19)."""
-    _loop("next_tick", callback)._next_tick(callback, args)
+    loop = _get_running_loop()
+    if not isinstance(loop, EventLoop) or not callable(callback):
+        _refuse("next_tick", callback, loop)
+    loop._ticks.append(init_handle(Handle(), callback, args, loop))
 
 
 def queue_microtask(callback: Callable[..., object], *args: Any) -> None:
     """Queue ``callback(*args)`` on the microtask queue, with the promise-like wake-ups (R18)."""
-    _loop("queue_microtask", callback)._queue_microtask(callback, args)
+    loop = _get_running_loop()
+    if not isinstance(loop, EventLoop) or not callable(callback):
+        _refuse("queue_microtask", callback, loop)
+    loop._microtasks.append(init_handle(Handle(), callback, args, loop))
 
 
 def on_before_exit(callback: Callable[..., object], *args: Any) -> None:
     """Node's ``process.on('beforeExit')``: called each time ``run()``'s loop runs out of work (R27)."""
-    _loop("on_before_exit", callback)._add_before_exit(callback, args)
+    loop = _get_running_loop()
+    if not isinstance(loop, EventLoop) or not callable(callback):
+        _refuse("on_before_exit", callback, loop)
+    loop._add_before_exit(callback, args)
 
 
 def run(main: Any, /, **loop_options: Any) -> Any:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .loop import EventLoop
 
 TIMEOUT_MAX: Final = 2**31 - 1
+# Stale entries the list queue may hold beyond one per list before it is rebuilt.
+_STALE_SLACK: Final = 32
 
 
 class TimeoutOverflowWarning(RuntimeWarning):
@@ -158,7 +160,9 @@ class NodeTimers:
     def start(
         self, callback: Callable[..., object], delay: object, args: tuple[Any, ...], repeat: bool
     ) -> Timeout:
-        timer = Timeout(callback, args, self._loop, coerce_delay(delay), repeat)
+        # coerce_delay's common case, inlined: a call less per timer.
+        msecs = delay if type(delay) is int and 1 <= delay <= TIMEOUT_MAX else coerce_delay(delay)
+        timer = Timeout(callback, args, self._loop, msecs, repeat)
         self.insert(timer, int(time.monotonic() * 1000))  # now_ms(), inlined
         return timer
 
@@ -196,16 +200,32 @@ class NodeTimers:
         assert timer_list is not None
         del timer_list.timers[timer]
         timer._list = None
-        # Node drops a list as soon as it is empty (unenroll).
-        if not timer_list.timers and self._lists.get(timer_list.msecs) is timer_list:
+        # Node's unenroll drops a list that clearing a ref'd timer leaves empty; an unref'd
+        # timer's list stays queued, empty, until it comes due ("unrefed ones are incredibly
+        # likely to come from http and be recreated shortly after", lib/timers.js). A timer
+        # of its duration made meanwhile joins it, and is re-queued under a new id when the
+        # list comes due before it (R10): behind a list of equal expiry made in between.
+        if timer._ref and not timer_list.timers and self._lists.get(timer_list.msecs) is timer_list:
             del self._lists[timer_list.msecs]
+            # Node takes the list out of its queue (removeAt); here the entry stays, stale,
+            # until it reaches the top. Once stale entries outnumber the lists, the queue is
+            # rebuilt: set/clear cycles must not pile them up until their expiry.
+            if len(self._queue) > 2 * len(self._lists) + _STALE_SLACK:
+                queue = self._queue
+                queue[:] = [entry for entry in queue if self._current(entry)]
+                heapq.heapify(queue)
+
+    def _current(self, entry: tuple[int, int, _TimerList]) -> bool:
+        """Whether a queue entry is its list's current one: not re-queued since, nor dropped."""
+        _, list_id, timer_list = entry
+        return timer_list.id == list_id and self._lists.get(timer_list.msecs) is timer_list
 
     def _top(self) -> _TimerList | None:
         queue = self._queue
         lists = self._lists
         while queue:
             _, list_id, timer_list = queue[0]
-            if timer_list.id == list_id and lists.get(timer_list.msecs) is timer_list:
+            if timer_list.id == list_id and lists.get(timer_list.msecs) is timer_list:  # _current, inlined
                 return timer_list
             heapq.heappop(queue)
         return None

@@ -93,6 +93,7 @@ DIAGNOSTICS = {
         ["-n", "1000", "--loops", "asyncio:new_event_loop,phaseloop:new_event_loop"],
         r"^phaseloop:new_event_loop: \d+\.\d bytes per pending timer \(1000 timers\)$",
     ),
+    "timer_churn": (["-n", "200"], r"^unref'd: \d+ queue entries, \d+ lists, \d+ KiB traced .* us/cycle$"),
 }
 
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import phaseloop
 from phaseloop import node
+from phaseloop.handles import SHARED_EMPTY_CONTEXT
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -1272,10 +1273,31 @@ def test_far_timers_in_debug_mode(loop: phaseloop.EventLoop) -> None:
     assert not loop.is_alive()
 
 
-def test_timer_callbacks_each_run_in_a_context_of_their_own(loop: phaseloop.EventLoop) -> None:
-    # Timers made where no variable is set (an empty Context here: pytest's has decimal's)
-    # share one empty context until they fire (handles.Timer); a variable one callback
-    # sets must not reach another, nor the code that made them, as with the stdlib's copy.
+# How a test schedules a callback: as a timer, or with call_soon (each has its own fast path).
+Schedule = Callable[[Any, Callable[..., object]], asyncio.Handle]
+SCHEDULERS: dict[str, Schedule] = {
+    "call_later": lambda loop, callback: loop.call_later(0, callback),
+    "call_soon": lambda loop, callback: loop.call_soon(callback),
+    "call_soon, cb(future)": lambda loop, callback: loop.call_soon(
+        lambda future: callback(), loop.create_future()
+    ),
+}
+
+
+@pytest.fixture(params=sorted(SCHEDULERS))
+def schedule(request: pytest.FixtureRequest) -> Schedule:
+    return SCHEDULERS[request.param]
+
+
+@pytest.mark.parametrize("debug_after", [False, True], ids=["fast", "debug-after-queueing"])
+def test_callbacks_each_run_in_a_context_of_their_own(
+    loop: phaseloop.EventLoop, schedule: Schedule, debug_after: bool
+) -> None:
+    # Each callback runs in a copy of the context it was queued in, here an empty one
+    # (pytest's has decimal's): a variable one callback sets must not reach another, nor
+    # the code that queued them. Timers made where no variable is set share one empty
+    # context until they fire (handles.Timer). Debug mode, switched on while they wait,
+    # runs them through Handle._run instead of the loop's inlined run.
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     seen: list[tuple[str, str]] = []
 
@@ -1287,41 +1309,50 @@ def test_timer_callbacks_each_run_in_a_context_of_their_own(loop: phaseloop.Even
         seen.append(("second", var.get()))
         var.set("second")
 
-    handles = contextvars.Context().run(lambda: [loop.call_later(0, first), loop.call_later(0, second)])
+    handles = contextvars.Context().run(lambda: [schedule(loop, first), schedule(loop, second)])
+    timers = schedule is SCHEDULERS["call_later"]
+    if timers:
+        assert all(handle._context is SHARED_EMPTY_CONTEXT for handle in handles)  # type: ignore[attr-defined]
+    loop.set_debug(debug_after)
     loop.call_later(0, loop.stop)
     loop.run_forever()
     assert seen == [("first", "unset"), ("second", "unset")]
     assert var.get() == "unset"
-    assert all(isinstance(handle, asyncio.TimerHandle) for handle in handles)
-    assert repr(handles[0]).startswith("<TimerHandle")
+    assert not SHARED_EMPTY_CONTEXT
+    assert all(isinstance(handle, asyncio.TimerHandle if timers else asyncio.Handle) for handle in handles)
+    assert repr(handles[0]).startswith("<TimerHandle" if timers else "<Handle")
     if sys.version_info >= (3, 12):  # Handle.get_context(): the context the callback ran in
         assert handles[0].get_context()[var] == "first"
         assert handles[1].get_context()[var] == "second"
 
 
-def test_timer_made_in_a_context_runs_in_a_copy_of_it(loop: phaseloop.EventLoop) -> None:
+def test_callback_queued_in_a_context_runs_in_a_copy_of_it(
+    loop: phaseloop.EventLoop, schedule: Schedule
+) -> None:
     var: contextvars.ContextVar[list[str]] = contextvars.ContextVar("var")
     seen: list[list[str]] = []
     value: list[str] = []
 
     def make() -> None:
         var.set(value)
-        loop.call_later(0, lambda: seen.append(var.get()))
-        loop.call_later(0, loop.stop)
+        schedule(loop, lambda: (seen.append(var.get()), var.set([])))
+        schedule(loop, loop.stop)
 
-    contextvars.copy_context().run(make)
+    context = contextvars.copy_context()
+    context.run(make)
     loop.run_forever()
     assert seen == [value] and seen[0] is value
+    assert context[var] is value  # the copy's change stayed in the copy
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="Handle.get_context() is new in 3.12")
-def test_pending_timer_get_context_is_its_own(loop: phaseloop.EventLoop) -> None:
-    # Before it fires, a timer's get_context() gives a context of its own: a variable
-    # set in it reaches that timer's callback and no other's.
+def test_pending_callback_get_context_is_its_own(loop: phaseloop.EventLoop, schedule: Schedule) -> None:
+    # Before it runs, a handle's get_context() gives a context of its own: a variable
+    # set in it reaches that handle's callback and no other's.
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     seen: list[str] = []
     marked, other = contextvars.Context().run(
-        lambda: [loop.call_later(0, lambda: seen.append(var.get())) for _ in range(2)]
+        lambda: [schedule(loop, lambda: seen.append(var.get())) for _ in range(2)]
     )
     context = marked.get_context()
     assert context is marked.get_context()
@@ -1331,6 +1362,7 @@ def test_pending_timer_get_context_is_its_own(loop: phaseloop.EventLoop) -> None
     assert seen == ["marked", "unset"]
     assert marked.get_context() is context
     assert other.get_context() is not context
+    assert not SHARED_EMPTY_CONTEXT
 
 
 # ---------------------------------------------------------------------------

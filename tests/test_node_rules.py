@@ -275,6 +275,77 @@ def test_clear_timeout_in_timers_phase_unlinks_due_timers_of_any_list() -> None:
     assert tokens == ["a", "d"]
 
 
+@pytest.mark.parametrize(
+    ("unref", "expected"), [(True, ["y", "x"]), (False, ["x", "y"])], ids=["unref", "ref"]
+)
+def test_clearing_an_unrefd_timer_leaves_its_list_queued(unref: bool, expected: list[str]) -> None:
+    """R13, R10: clearing the last timer of a list drops the list only if the timer was ref'd
+    (Node's ``unenroll``). Cleared unref'd, ``a`` leaves its 5 ms list queued, empty, due at
+    m+5: ``x`` joins it at m+2; at m+6 the list is due but ``x`` (m+7) is not, so the list is
+    re-queued under a new id, behind ``y``'s 4 ms list made at m+3 with the same expiry m+7.
+    Cleared ref'd, the list goes, and ``x`` makes a new one at m+2, before ``y``'s.
+
+    In JavaScript (``now()`` reads the loop clock off a probe timer's ``_idleStart``)::
+
+        setImmediate(() => {
+          const m = waitTick();
+          const a = setTimeout(noop, 5); a.unref(); clearTimeout(a);
+          waitUntil(m + 2); setTimeout(() => log('x'), 5);
+          waitUntil(m + 3); setTimeout(() => log('y'), 4);
+          waitUntil(m + 5); setTimeout(() => check(now() <= m + 6), 1);
+          waitUntil(m + 6);
+        });                                 // node: y,x; without a.unref(): x,y
+    """
+
+    def scenario() -> tuple[list[str], bool]:
+        tokens: list[str] = []
+        log = tokens.append
+        clean: list[bool] = []
+
+        def setup() -> None:
+            m = wait_tick()
+            a = node.set_timeout(lambda: None, 5)
+            if unref:
+                a.unref()
+            node.clear_timeout(a)
+            clean.append(now_ms() == m)
+            wait_until(m + 2)
+            node.set_timeout(log, 5, "x")
+            clean.append(now_ms() == m + 2)
+            wait_until(m + 3)
+            node.set_timeout(log, 4, "y")
+            clean.append(now_ms() == m + 3)
+            wait_until(m + 5)
+            node.set_timeout(lambda: clean.append(now_ms() <= m + 6), 1)  # the first timers phase's now
+            clean.append(now_ms() == m + 5)
+            wait_until(m + 6)
+
+        run(lambda: node.set_immediate(setup))
+        return tokens, len(clean) == 5 and all(clean)
+
+    assert run_until_clean(scenario) == expected
+
+
+def test_set_and_clear_cycles_leave_no_pile_of_dropped_lists() -> None:
+    """Each clear of a lone ref'd 30 s timer drops its list (above); the list queue's stale
+    entries are rebuilt away rather than kept for 30 s, and an unref'd one's list is reused."""
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def main() -> None:
+        timers = asyncio.get_running_loop()._node_timers  # type: ignore[attr-defined]
+        for _ in range(10_000):
+            node.clear_timeout(node.set_timeout(lambda: None, 30_000))
+        sizes["ref"] = len(timers._queue), len(timers._lists)
+        for _ in range(10_000):
+            node.clear_timeout(node.set_timeout(lambda: None, 30_000).unref())
+        sizes["unref"] = len(timers._queue), len(timers._lists)
+
+    run(main)
+    queued, lists = sizes["ref"]
+    assert lists == 0 and queued <= 33
+    assert sizes["unref"] == (queued + 1, 1)  # one list, made by the first timer and kept
+
+
 def test_clear_immediate_in_check_phase_prevents_a_queued_immediate() -> None:
     """R13, R16: ``A`` clears ``B``, queued for this same check phase.
 
