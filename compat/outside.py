@@ -273,7 +273,9 @@ def fetch_sdist(dist: str, dest: Path) -> Path:
     archive = next((p for p in archives if p.name.endswith(f"-{version}.tar.gz")), None)
     if archive is None:
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
-        cmd += ["--no-binary", ":all:", "--no-deps", "-d", str(cache), f"{dist}=={version}"]
+        # --no-binary for this one only: with ":all:", pip also builds the sdist's build
+        # requirements from source to read its metadata (Cython, for uvloop: minutes of CI).
+        cmd += ["--no-binary", dist, "--no-deps", "-d", str(cache), f"{dist}=={version}"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         archive = next(p for p in cache.glob("*.tar.gz") if p.name.endswith(f"-{version}.tar.gz"))
     with tarfile.open(archive) as tar:

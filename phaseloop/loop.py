@@ -25,7 +25,7 @@ import warnings
 from asyncio import base_events, events, futures, tasks, unix_events
 from asyncio.log import logger
 from collections.abc import Callable
-from types import BuiltinMethodType, FunctionType, ModuleType
+from types import BuiltinMethodType, FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .handles import SHARED_EMPTY_CONTEXT, Handle, PhaseHook, Timer, callback_failed
@@ -63,6 +63,7 @@ _copy_context: Final = contextvars.copy_context
 _monotonic: Final = time.monotonic
 _select: Final = select.select
 _heappop: Final = heapq.heappop
+_NO_ROUTES: Final[dict[Any, Any]] = {}  # call_soon's stand-in for a class the router has not seen
 # The stdlib's _make_*_transport refuse an fd that another transport owns since 3.12.
 _CHECKS_FD_OWNER: Final = sys.version_info >= (3, 12)
 
@@ -172,6 +173,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         router = Router(self, wakeups, self._microtasks, self._immediates, self._closing)
         self._route = router.route
         self._route_other = router.route_other
+        self._method_routes = router.method_routes
         self._wake = self._microtasks.append if wakeups == "microtask" else self._immediates.append
         # How run_forever behaves this time (see _run_once's prelude).
         self._starting = False
@@ -671,6 +673,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 self._immediates.append(handle)
         elif kind is BuiltinMethodType:  # e.g. fut.set_result: setImmediate, as Router.route_other says
             self._immediates.append(handle)
+        elif kind is MethodType:  # the router's cache, read here; a miss goes to Router.route_other
+            method: Any = callback
+            route = self._method_routes.get(type(method.__self__), _NO_ROUTES).get(method.__func__)
+            (route or self._route_other(callback))(handle)
         elif callable(callback):
             self._route_other(callback)(handle)
         else:

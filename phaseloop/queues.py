@@ -36,6 +36,7 @@ _PY_TASK_STEP: Final = tasks._PyTask._Task__step  # type: ignore[attr-defined]
 _CLOSE_NAMES: Final = frozenset({"_call_connection_lost", "connection_lost"})
 _DEFERRED_IO_NAMES: Final = frozenset({"_add_reader"})
 DEFERRED_IO_FUNCTIONS: Final = frozenset({futures._set_result_unless_cancelled})  # type: ignore[attr-defined]
+_ROUTE_CACHE_SIZE: Final = 1024  # classes whose methods' routes the router remembers
 
 
 def _c_task_step_type() -> type | None:
@@ -71,13 +72,13 @@ C_TASK_STEP: Final = _c_task_step_type()
 
 
 class Router:
-    """Picks the queue for each ``call_soon`` callback of one loop; caches what it learns per function.
+    """Picks the queue for each ``call_soon`` callback of one loop; caches what it learns per method.
 
     ``route`` returns the queue's append method itself, so that ``call_soon``
     spends one call on routing.
     """
 
-    __slots__ = ("_loop", "_micro", "_check", "_close", "_wakeup", "_methods")
+    __slots__ = ("_loop", "_micro", "_check", "_close", "_wakeup", "method_routes")
 
     def __init__(
         self,
@@ -93,7 +94,9 @@ class Router:
         self._close = closing.appendleft  # libuv runs the most recently closed first
         # With wakeups="immediate" every promise-like wake-up becomes an immediate.
         self._wakeup = self._micro if wakeups == "microtask" else self._check
-        self._methods: dict[Any, Callable[[Any], None]] = {}
+        # What route_other learned about bound methods: class -> function -> route. The loop's
+        # call_soon reads it directly; only route_other writes it.
+        self.method_routes: dict[type, dict[Any, Callable[[Any], None]]] = {}
 
     def route(self, callback: Callable[..., object], args: tuple[Any, ...]) -> Callable[[Any], None]:
         kind = type(callback)
@@ -116,9 +119,18 @@ class Router:
                 if current_task(self._loop) is callback.__self__:
                     return self._check
                 return self._wakeup
-            route = self._methods.get(func)
+            # A route depends on the function's name and on what it is bound to (a protocol or
+            # not): cached per class, then per function. Forgotten when full: classes made on
+            # the fly (a factory's local class) would otherwise pile up without end.
+            cls = type(callback.__self__)
+            routes = self.method_routes.get(cls)
+            if routes is None:
+                if len(self.method_routes) >= _ROUTE_CACHE_SIZE:
+                    self.method_routes.clear()
+                routes = self.method_routes[cls] = {}
+            route = routes.get(func)
             if route is None:
-                route = self._methods[func] = self._method_route(callback)
+                route = routes[func] = self._method_route(callback)
             return route
         return self._check
 

@@ -275,6 +275,50 @@ def test_sleep_zero_yields_to_check_phase_and_reaches_poll(loop: phaseloop.Event
     assert out == ["step0@None", "io@poll", "step1@check"]
 
 
+def test_a_method_is_routed_by_what_it_is_bound_to(loop: phaseloop.EventLoop) -> None:
+    # One function, bound to a protocol and to a plain object: the protocol's call is the
+    # rest of an I/O callback (a microtask), the other a setImmediate (check), whichever
+    # came first. The router caches what it learns per function and per class.
+    out: list[str] = []
+
+    class Sink:
+        def data_received(self, data: bytes) -> None:
+            out.append(f"{type(self).__name__}:{data.decode()}@{loop.phase}")
+
+    class Protocol(Sink, asyncio.Protocol):
+        pass
+
+    class Plain(Sink):
+        pass
+
+    def start() -> None:
+        loop.call_soon(Plain().data_received, b"a")
+        loop.call_soon(Protocol().data_received, b"b")
+        loop.call_soon(Plain().data_received, b"c")
+        out.append(f"start@{loop.phase}")
+
+    loop.call_soon(start)
+    loop.call_later(0.005, loop.stop)
+    loop.run_forever()
+    assert out == ["start@check", "Protocol:b@check", "Plain:a@check", "Plain:c@check"]
+
+
+def test_router_cache_stays_small_with_classes_made_on_the_fly(loop: phaseloop.EventLoop) -> None:
+    # A class made per call (a factory's local class) brings a new function each time: the
+    # router's cache must not keep every one of them, nor the classes they reach.
+    def make() -> Any:
+        class Local:
+            def run(self) -> None:
+                pass
+
+        return Local().run
+
+    for _ in range(5000):
+        loop.call_soon(make())
+    _one_iteration(loop)
+    assert len(loop._method_routes) <= 1024
+
+
 def test_wakeups_immediate_mode_sends_wakeups_to_check() -> None:
     loop = phaseloop.new_event_loop(wakeups="immediate")
     out: list[str] = []
