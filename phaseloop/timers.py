@@ -208,8 +208,8 @@ class NodeTimers:
         if timer._ref and not timer_list.timers and self._lists.get(timer_list.msecs) is timer_list:
             del self._lists[timer_list.msecs]
             # Node takes the list out of its queue (removeAt); here the entry stays, stale,
-            # until it reaches the top. Once stale entries outnumber the lists, the queue is
-            # rebuilt: set/clear cycles must not pile them up until their expiry.
+            # until it reaches the top. Once stale entries outnumber the lists by more than
+            # _STALE_SLACK, the queue is rebuilt: set/clear cycles must not pile them up.
             if len(self._queue) > 2 * len(self._lists) + _STALE_SLACK:
                 queue = self._queue
                 queue[:] = [entry for entry in queue if self._current(entry)]
