@@ -17,6 +17,7 @@ import warnings
 from asyncio import events
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Final
 
 from .handles import init_handle, run_handle
@@ -69,26 +70,22 @@ def coerce_delay(delay: object) -> int:
 
 
 class Timeout(events.Handle):
-    """What ``set_timeout``/``set_interval`` return: Node's ``Timeout``."""
+    """What ``set_timeout``/``set_interval`` return: Node's ``Timeout``.
+
+    ``NodeTimers.start`` makes them: ``Timeout()`` allocates an empty one, as
+    ``handles.Handle()`` does, and ``start`` sets its slots.
+    """
 
     __slots__ = ("_msecs", "_repeat", "_start", "_owner", "_ref", "_live", "_list")
+    __init__ = object.__init__
 
-    def __init__(
-        self,
-        callback: Callable[..., object],
-        args: tuple[Any, ...],
-        loop: EventLoop,
-        msecs: int,
-        repeat: bool,
-    ) -> None:
-        init_handle(self, callback, args, loop)
-        self._msecs = msecs
-        self._repeat = repeat
-        self._start = 0
-        self._owner: NodeTimers = loop._node_timers
-        self._ref = True
-        self._live = False  # pending or running, and not cleared
-        self._list: _TimerList | None = None
+    _msecs: int
+    _repeat: bool
+    _start: int  # when it was (re)started, in loop ms
+    _owner: NodeTimers
+    _ref: bool
+    _live: bool  # pending or running, and not cleared
+    _list: _TimerList | None
 
     def _repr_info(self) -> list[str]:
         info: list[str] = super()._repr_info()  # type: ignore[misc]
@@ -160,10 +157,37 @@ class NodeTimers:
     def start(
         self, callback: Callable[..., object], delay: object, args: tuple[Any, ...], repeat: bool
     ) -> Timeout:
-        # coerce_delay's common case, inlined: a call less per timer.
+        """A new ``Timeout``, appended to its duration's list from now (``insert``'s first case)."""
+        # coerce_delay's common case, init_handle's and insert's bodies for a new timer,
+        # all inlined: set_timeout costs two Python calls where it cost five.
         msecs = delay if type(delay) is int and 1 <= delay <= TIMEOUT_MAX else coerce_delay(delay)
-        timer = Timeout(callback, args, self._loop, msecs, repeat)
-        self.insert(timer, int(time.monotonic() * 1000))  # now_ms(), inlined
+        timer: Timeout = Timeout()
+        loop = self._loop
+        if loop._debug:
+            init_handle(timer, callback, args, loop)  # records where it was made
+        else:
+            handle: Any = timer  # the stdlib's private slots are not in typeshed
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = loop
+            handle._source_traceback = None
+            handle._repr = None
+            handle._context = copy_context()
+        timer._msecs = msecs
+        timer._repeat = repeat
+        timer._owner = self
+        timer._ref = True
+        timer._live = True
+        self.refcount += 1
+        timer._start = start = int(time.monotonic() * 1000)  # now_ms(), inlined
+        timer_list = self._lists.get(msecs)
+        if timer_list is None:
+            timer_list = _TimerList(msecs, start + msecs, next(self._ids))
+            self._lists[msecs] = timer_list
+            heapq.heappush(self._queue, (timer_list.expiry, timer_list.id, timer_list))
+        timer_list.timers[timer] = None
+        timer._list = timer_list
         return timer
 
     def insert(self, timer: Timeout, start: int) -> None:
@@ -248,15 +272,17 @@ class NodeTimers:
         ticks = loop._ticks
         microtasks = loop._microtasks
         timer: Any
+        popfirst = timers.popitem
         while timers:
-            timer = next(iter(timers))
+            timer = popfirst(last=False)[0]
             if now - timer._start < msecs:
+                timers[timer] = None  # not due: back at the head, where it was
+                timers.move_to_end(timer, last=False)
                 timer_list.expiry = max(timer._start + msecs, now + 1)
                 timer = None
                 timer_list.id = next(self._ids)
                 heapq.heappush(self._queue, (timer_list.expiry, timer_list.id, timer_list))
                 return
-            del timers[timer]
             timer._list = None
             start = now_ms() if timer._repeat else 0  # R14: measured from callback start
             run(timer)
@@ -264,8 +290,10 @@ class NodeTimers:
             if timer._list is None:  # not refreshed by its own callback
                 if timer._repeat and not timer._cancelled:
                     self.insert(timer, start)
-                else:
-                    self.retire(timer)
+                elif timer._live:  # retire(), inlined: the timer is already unlinked
+                    timer._live = False
+                    if timer._ref:
+                        self.refcount -= 1
             timer = None  # a failed callback's frames keep this frame alive (EventLoop._invoke_fast)
             if ticks or microtasks:
                 loop._drain()

@@ -195,17 +195,18 @@ def test_list_requeued_after_partial_run_goes_behind_older_list_of_equal_expiry(
     """R10: when a list's next timer is not due yet, the list is re-queued under a new id.
     x1 runs at m+5; x2 (same 5 ms list, due m+7) is not due, so the list is re-queued behind
     y1's 4 ms list, created at m+3 with the same expiry m+7: y1 runs before x2, though x2 was
-    created first.
+    created first. x2 stays at the head of its list, before x3.
 
     In JavaScript::
 
         setImmediate(() => {
           const m = waitTick();
           setTimeout(() => { log('x1'); waitUntil(m + 8); }, 5);
-          waitUntil(m + 2); setTimeout(() => log('x2'), 5);   // expiry m+7
+          waitUntil(m + 2);
+          setTimeout(() => log('x2'), 5); setTimeout(() => log('x3'), 5);  // expiry m+7
           waitUntil(m + 3); setTimeout(() => log('y1'), 4);   // expiry m+7
           waitUntil(m + 5);
-        });                                 // node, in the runs where the clock kept up: x1,y1,x2
+        });                              // node, in the runs where the clock kept up: x1,y1,x2,x3
     """
 
     def scenario() -> tuple[list[str], bool]:
@@ -225,6 +226,7 @@ def test_list_requeued_after_partial_run_goes_behind_older_list_of_equal_expiry(
             clean.append(now_ms() == m)
             wait_until(m + 2)
             node.set_timeout(log, 5, "x2")
+            node.set_timeout(log, 5, "x3")
             clean.append(now_ms() == m + 2)
             wait_until(m + 3)
             node.set_timeout(log, 4, "y1")
@@ -234,7 +236,7 @@ def test_list_requeued_after_partial_run_goes_behind_older_list_of_equal_expiry(
         run(lambda: node.set_immediate(setup))
         return tokens, len(clean) == 4 and all(clean)
 
-    assert run_until_clean(scenario) == ["x1", "y1", "x2"]
+    assert run_until_clean(scenario) == ["x1", "y1", "x2", "x3"]
 
 
 # ---------------------------------------------------------------------------
