@@ -2,6 +2,7 @@
 
     python benchmarks/run.py --loops asyncio:new_event_loop,uvloop:new_event_loop,phaseloop:new_event_loop \\
         [--quick | --smoke] [--only NAME,...] [--reps N] [--json out.json] [--markdown]
+    python benchmarks/run.py --render out.json [--markdown]
 
 A loop is ``MODULE:FACTORY``; its column is named after the module. Each
 (benchmark, loop, repetition) runs in a fresh process (``run.py --child ...``), and
@@ -20,6 +21,7 @@ Node-API rows (phaseloop only) are compared with phaseloop instead, and where
 ``--only`` takes benchmark names or group names (``core``, ``node``, ``net``, ``tree``,
 ``latency``). ``--smoke`` uses tiny sizes, one repetition, and asyncio + phaseloop
 unless ``--loops`` says otherwise: it checks that everything runs, not how fast.
+``--render`` prints the table of a run saved with ``--json`` again, without running anything.
 """
 
 from __future__ import annotations
@@ -298,9 +300,13 @@ def values_by_rep(records: list[dict[str, Any]], benchmark: str, metric: str, lo
 
 
 def table_rows(
-    benches: list[Benchmark], loops: list[LoopSpec], records: list[dict[str, Any]]
+    benches: list[Benchmark],
+    loops: list[LoopSpec],
+    records: list[dict[str, Any]],
+    python: tuple[int, ...] = sys.version_info[:2],
 ) -> tuple[list[str], list[list[str]], dict[str, Any], dict[str, Any]]:
-    """The header, the rows, the medians and the paired ratios: one row per (benchmark, metric)."""
+    """The header, the rows, the medians and the paired ratios: one row per (benchmark, metric),
+    for a run on ``python`` (the version that ran the records)."""
     stock = next((loop.name for loop in loops if loop.module == STOCK_MODULE), loops[0].name)
     header = ["benchmark", "metric"] + [loop.name for loop in loops]
     rows: list[list[str]] = []
@@ -313,7 +319,7 @@ def table_rows(
             metrics.extend(key for key in record.get("metrics", {}) if key not in metrics)
         errors = {record["loop"] for record in runs if "error" in record}
         unsupported = {record["loop"] for record in runs if "unsupported" in record}
-        if sys.version_info < bench.min_python:
+        if python < bench.min_python:
             continue
         if not metrics:
             metrics = ["(no result)"]
@@ -349,7 +355,7 @@ def table_rows(
                     cell = "ERROR"
                 elif loop.name in unsupported:
                     cell = "unsupported"
-                elif not applies(bench, loop) or sys.version_info < bench.min_python:
+                elif not applies(bench, loop):
                     cell = "-"
                 else:
                     cell = "?"
@@ -416,6 +422,56 @@ def environment(
     }
 
 
+def heading(env: dict[str, Any], benches: list[Benchmark]) -> str:
+    """The lines above a run's table: what ran, where, for how long, and how to read it."""
+    profile, reps = env["profile"], env["repetitions"]
+    more = sorted({bench_reps(bench, profile, reps) for bench in benches} - {reps})
+    scattered = [bench.name for bench in benches if bench_reps(bench, profile, reps) != reps]
+    more_reps = f" ({', '.join(map(str, more))} for {', '.join(scattered)})" if more else ""
+    loop_text = ", ".join(f"{name} {info['version'] or '?'}" for name, info in env["loops"].items())
+    load_before, load_after = env["load average before"], env["load average after"]
+    cpus = env["pinned cpus (benchmark, client)"]
+    return "\n".join(
+        [
+            f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs; "
+            f"{profile} sizes, median of {reps}{more_reps}; loops: {loop_text}; checkout {env['checkout']}",
+            f"{env['seconds']:.0f} s; 1-minute load average {load_before[0]:.1f} before, "
+            f"{load_after[0]:.1f} after (other work on the machine skews the numbers); "
+            + (
+                f"benchmark processes on CPU {cpus.split(',')[0]}, clients on CPU {cpus.split(',')[1]}"
+                if cpus
+                else "not pinned"
+            ),
+            "Lower is better; (N.NNx) = ratio of medians to stock asyncio, or to the row's '(base)' loop; "
+            "paired N.NNx = median of the ratios run by run, each to the base loop's run of the same "
+            "repetition (no ratio where a value is <= 0: a timer can fire early on libuv's cached clock).",
+        ]
+    )
+
+
+def render_saved(path: str, markdown: bool) -> int:
+    """Print the table of a run saved with ``--json``, as the run printed it."""
+    try:
+        data = json.loads(Path(path).read_text())
+        env, records = data["environment"], data["runs"]
+        loops = [
+            LoopSpec(NODE) if name == NODE else parse_loops(info["spec"])[0]
+            for name, info in env["loops"].items()
+        ]
+        ran = {record["benchmark"] for record in records}
+        benches = [bench for _, bench in suite() if bench.name in ran]
+        text = heading(env, benches)
+        python = tuple(int(part) for part in env["python"].split(".")[:2])
+        header, rows, _, _ = table_rows(benches, loops, records, python)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SystemExit(
+            f"--render: {path} is not a run.py --json file ({type(exc).__name__}: {exc})"
+        ) from exc
+    print(text)
+    print(render(header, rows, markdown))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -437,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-node", action="store_true", help="no Node.js reference column")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument(
+        "--render", metavar="PATH", help="print the table of a run saved with --json, and exit"
+    )
     parser.add_argument("--child", metavar="BENCHMARK", help=argparse.SUPPRESS)
     parser.add_argument("--loop", help=argparse.SUPPRESS)
     parser.add_argument("--profile", default=FULL, help=argparse.SUPPRESS)
@@ -445,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.loop, args.profile)
         return 0
+    if args.render:
+        return render_saved(args.render, args.markdown)
 
     profile = SMOKE if args.smoke else QUICK if args.quick else FULL
     reps = args.reps or {FULL: 5, QUICK: 3, SMOKE: 1}[profile]
@@ -505,28 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     env["pinned cpus (benchmark, client)"] = cpus
     env["seconds"] = round(time.monotonic() - started, 1)
     header, rows, medians, paired_ratios = table_rows(benches, loops, records)
-    more = sorted({bench_reps(bench, profile, reps) for bench in benches} - {reps})
-    scattered = [bench.name for bench in benches if bench_reps(bench, profile, reps) != reps]
-    more_reps = f" ({', '.join(map(str, more))} for {', '.join(scattered)})" if more else ""
-    loop_text = ", ".join(f"{name} {info['version'] or '?'}" for name, info in env["loops"].items())
-    print(
-        f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs; "
-        f"{profile} sizes, median of {reps}{more_reps}; loops: {loop_text}; checkout {env['checkout']}"
-    )
-    print(
-        f"{env['seconds']:.0f} s; 1-minute load average {load_before[0]:.1f} before, "
-        f"{env['load average after'][0]:.1f} after (other work on the machine skews the numbers); "
-        + (
-            f"benchmark processes on CPU {cpus.split(',')[0]}, clients on CPU {cpus.split(',')[1]}"
-            if cpus
-            else "not pinned"
-        )
-    )
-    print(
-        "Lower is better; (N.NNx) = ratio of medians to stock asyncio, or to the row's '(base)' loop; "
-        "paired N.NNx = median of the ratios run by run, each to the base loop's run of the same "
-        "repetition (no ratio where a value is <= 0: a timer can fire early on libuv's cached clock)."
-    )
+    print(heading(env, benches))
     print(render(header, rows, args.markdown))
     failures = [record for record in records if "error" in record]
     for record in failures:

@@ -71,6 +71,27 @@ def test_smoke_run_prints_a_number_for_every_benchmark(tmp_path: Path) -> None:
         assert run["phaseloop_version"]
     assert data["environment"]["loops"]["phaseloop"]["version"]
 
+    # --render prints the saved run's heading and table again, as the run printed them.
+    rendered = subprocess.run(
+        [sys.executable, str(RUN), "--render", str(tmp_path / "smoke.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert rendered.stdout == proc.stdout
+
+
+@pytest.mark.timeout(60)
+def test_render_refuses_a_file_that_is_not_a_saved_run(tmp_path: Path) -> None:
+    saved = tmp_path / "other.json"
+    saved.write_text('{"medians": {}}')
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--render", str(saved)], capture_output=True, text=True, timeout=50
+    )
+    assert proc.returncode != 0
+    assert "is not a run.py --json file (KeyError: 'environment')" in proc.stderr
+
 
 # The diagnostics beside the suite (docs/performance.md quotes them), on tiny sizes, with
 # the pattern of the line each must print per loop; keyed by script and a mode's name.
