@@ -151,6 +151,65 @@ def test_each_transport_is_phaseloop_s_subclass_of_the_stdlib_s(loop: phaseloop.
     assert all(isinstance(transport, stdlib) for transport, stdlib in found)
 
 
+@pytest.mark.parametrize(
+    "ours", [transports.SocketTransport, transports.DatagramTransport, transports.ReadPipeTransport]
+)
+def test_a_transport_s_slot_never_hides_what_a_stdlib_class_defines(ours: type) -> None:
+    """Only ``_sock``, whose class default (None) the transports set before the stdlib's
+    ``__init__``; on 3.11 ``_write_ready`` stays the stdlib's method."""
+    hidden = {name for name in ours.__slots__ for base in ours.__mro__[1:] if name in vars(base)}
+    assert hidden <= {"_sock"}
+    assert bool(ours.__slots__) == (sys.version_info >= (3, 13))
+    if sys.version_info < (3, 12) and ours is transports.SocketTransport:
+        assert ours._write_ready is selector_events._SelectorSocketTransport._write_ready
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="3.11 and 3.12 keep the stdlib's dict (no slots)")
+def test_transports_keep_what_the_stdlib_sets_in_slots(loop: phaseloop.EventLoop) -> None:
+    """On 3.13, no dict per transport: what the stdlib's ``__init__``, reads, writes and
+    closing set are slots (3.13 reads a transport's dict the slow way; if a new CPython
+    sets an attribute these miss, add it to the names given to ``_instance_slots``)."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readexactly(5))
+        await writer.drain()
+        writer.close()
+
+    async def main() -> dict[str, dict[str, Any]]:
+        running = asyncio.get_running_loop()
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+        writer.write(b"hello")
+        await writer.drain()
+        assert await reader.readexactly(5) == b"hello"
+        udp, _ = await running.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        udp.sendto(b"x", udp.get_extra_info("sockname"))
+        read_end, write_end = os.pipe()
+        pipe, protocol = await running.connect_read_pipe(Collect, os.fdopen(read_end, "rb", 0))
+        os.write(write_end, b"abc")
+        await protocol.until(3)
+        found = {
+            "stream": dict(vars(writer.transport)),
+            "datagram": dict(vars(udp)),
+            "pipe": dict(vars(pipe)),
+        }
+        writer.close()
+        await writer.wait_closed()
+        udp.close()
+        os.close(write_end)
+        await protocol.lost
+        await asyncio.sleep(0)
+        closed = {"stream": vars(writer.transport), "datagram": vars(udp), "pipe": vars(pipe)}
+        found.update({f"{kind} closed": dict(attributes) for kind, attributes in closed.items()})
+        server.close()
+        await server.wait_closed()
+        return found
+
+    assert loop.run_until_complete(main()) == dict.fromkeys(
+        ["stream", "datagram", "pipe", "stream closed", "datagram closed", "pipe closed"], {}
+    )
+
+
 # ---------------------------------------------------------------------------
 # Read sizes
 # ---------------------------------------------------------------------------
