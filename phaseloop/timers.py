@@ -183,9 +183,7 @@ class NodeTimers:
         timer._start = start = int(time.monotonic() * 1000)  # now_ms(), inlined
         timer_list = self._lists.get(msecs)
         if timer_list is None:
-            timer_list = _TimerList(msecs, start + msecs, next(self._ids))
-            self._lists[msecs] = timer_list
-            heapq.heappush(self._queue, (timer_list.expiry, timer_list.id, timer_list))
+            timer_list = self._new_list(msecs, start + msecs)
         timer_list.timers[timer] = None
         timer._list = timer_list
         return timer
@@ -204,11 +202,16 @@ class NodeTimers:
         msecs = timer._msecs
         timer_list = self._lists.get(msecs)
         if timer_list is None:
-            timer_list = _TimerList(msecs, start + msecs, next(self._ids))
-            self._lists[msecs] = timer_list
-            heapq.heappush(self._queue, (timer_list.expiry, timer_list.id, timer_list))
+            timer_list = self._new_list(msecs, start + msecs)
         timer_list.timers[timer] = None
         timer._list = timer_list
+
+    def _new_list(self, msecs: int, expiry: int) -> _TimerList:
+        """The list of ``msecs`` timers, made and queued: its first timer expires at ``expiry``."""
+        timer_list = _TimerList(msecs, expiry, next(self._ids))
+        self._lists[msecs] = timer_list
+        heapq.heappush(self._queue, (expiry, timer_list.id, timer_list))
+        return timer_list
 
     def retire(self, timer: Timeout) -> None:
         """The timer is cleared or has fired for good: unlink it and drop its ref."""
