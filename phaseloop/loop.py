@@ -84,6 +84,28 @@ def _transport_module() -> ModuleType:
     return transports
 
 
+# What the stdlib's selector loop sets on itself, on 3.11-3.13 (EventLoop.__slots__).
+_STDLIB_LOOP_NAMES: Final = (
+    "_asyncgens _asyncgens_shutdown_called _clock_resolution _closed"
+    " _coroutine_origin_tracking_enabled _coroutine_origin_tracking_saved_depth _csock"
+    " _current_handle _debug _default_executor _exception_handler _executor_shutdown_called"
+    " _internal_fds _old_agen_hooks _ready _scheduled _selector _signal_handlers _ssock _stopping"
+    " _task_factory _thread_id _timer_cancelled_count _transports _unix_server_sockets"
+    " slow_callback_duration"
+)
+
+
+def _slots(base: type, *names: str, keep: str = "") -> tuple[str, ...]:
+    """Slots for a subclass of ``base``: the space-separated ``names``, less those a class
+    of ``base``'s defines (a slot would hide its method or default) unless listed in ``keep``."""
+    kept = keep.split()
+    return tuple(
+        name
+        for name in " ".join(names).split()
+        if name in kept or not any(name in vars(cls) for cls in base.__mro__)
+    )
+
+
 def _check_threadpool_size(option: object) -> int | None:
     """Validate the ``threadpool_size=`` loop option (None means: read the environment)."""
     if option is None:
@@ -116,8 +138,23 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     arrive through the self-pipe. ``_poll_epoll`` or ``_poll_selector``, bound in __init__."""
 
     _stopping: bool  # set by the stdlib base: stop() was called
-    _closed = True  # until the stdlib base has set up the loop (its __del__ reads it)
-    _datagram_view: memoryview | None = None  # see _datagram_buffer
+
+    # Every attribute the loop sets, the stdlib's and its own, is a slot: an attribute the
+    # hot paths read is then one indexed load on every Python (LOAD_ATTR_SLOT), and a method
+    # call takes the specializing interpreter's fast path. In a dict, the loop's ~70
+    # attributes are more than CPython shares keys for (30): 3.11-3.13 then read them by a
+    # hashed hint, and 3.12 looks up every method the slow way. A class attribute of the
+    # same name (as ``_closed = True`` was) is read the slow way on every Python.
+    __slots__ = _slots(
+        _SelectorLoop,
+        _STDLIB_LOOP_NAMES,
+        "wakeups phase iteration _pool_option _ticks _microtasks _immediates _immediate_unrefs"
+        " _check_generation _pending _closing _inbox _wake_pending _timers _timers_at"
+        " _timers_cancelled _far _far_keys _far_count _far_cancelled _far_first _far_from"
+        " _far_next _node_timers _idle_hooks _prepare_hooks _check_hooks _ref_hooks _active_idle"
+        " _pool _route _route_other _method_routes _wake _starting _until_dead _script"
+        " _before_exit _fd_to_key _epoll _run_poll _fine_wait _drain _invoke _datagram_view",
+    )
 
     def __init__(
         self,
@@ -127,6 +164,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         threadpool_size: int | None = None,
         debug: bool | None = None,
     ) -> None:
+        self._closed = True  # until the stdlib's __init__ has run (its __del__ reads it)
+        self._datagram_view: memoryview | None = None  # see _datagram_buffer
         if wakeups not in WAKEUP_MODES:
             raise ValueError(f"wakeups must be one of {WAKEUP_MODES}, got {wakeups!r}")
         self._pool_option = _check_threadpool_size(threadpool_size)

@@ -35,6 +35,8 @@ from asyncio import protocols, selector_events, unix_events
 from asyncio.log import logger
 from typing import Any, Final, cast
 
+from .loop import _slots
+
 SMALL_READ: Final = 64 * 1024
 """Bytes a stream or pipe read asks for until reads fill their request (libuv's read size)."""
 
@@ -66,14 +68,12 @@ def _instance_slots(base: type, names: str) -> tuple[str, ...]:
     took the generic lookup, ~50 ns more. Slots are read on the fast path, and take less
     memory than the dict did. 3.11 and 3.12 keep the dict's values inline, read as fast;
     slots measured no faster there, and on 3.11 larger (docs/performance.md, session 12).
+    There only ``_sock`` is a slot: in the dict, its class default makes 3.12 read it the
+    slow way (~45 ns), on every read and write; 3.11 reads it as fast either way.
     """
-    if sys.version_info < (3, 13):
-        return ()
-    return tuple(
-        name
-        for name in names.split()
-        if name == "_sock" or not any(name in vars(cls) for cls in base.__mro__)
-    )
+    if sys.version_info >= (3, 13):
+        return _slots(base, names, keep="_sock")
+    return ("_sock",) if "_sock" in names.split() else ()
 
 
 # What the stdlib's stream and datagram transports (3.11-3.13) and these subclasses set.

@@ -394,6 +394,66 @@ def test_phase_and_iteration_attributes(loop: phaseloop.EventLoop) -> None:
     assert phaseloop.PHASES == ("timers", "pending", "idle", "prepare", "poll", "check", "close")
 
 
+def test_a_loop_slot_never_hides_what_a_stdlib_class_defines() -> None:
+    slots = phaseloop.EventLoop.__slots__
+    assert {name for name in slots for base in phaseloop.EventLoop.__mro__[1:] if name in vars(base)} == set()
+    assert len(set(slots)) == len(slots)
+
+
+def test_the_loop_keeps_what_it_and_the_stdlib_set_in_slots() -> None:
+    """No instance dict through a loop's life: an attribute in one is read the slow way (and
+    on 3.13 it slows every other). If a new CPython sets one these miss, add it to
+    ``loop._STDLIB_LOOP_NAMES``; the slot for one of phaseloop's goes in ``__slots__``."""
+    import signal
+
+    loop = phaseloop.new_event_loop()
+    seen: list[dict[str, Any]] = []
+
+    async def agen() -> Any:
+        yield 1
+
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        loop.set_debug(True)
+        await asyncio.sleep(0)
+        loop.set_debug(False)
+        node.set_timeout(lambda: None, 0)
+        node.set_immediate(lambda: None)
+        loop.call_later(0.001, lambda: None).cancel()
+        loop.call_soon_threadsafe(lambda: None)
+        assert await running.run_in_executor(None, int, "7") == 7
+        await running.getaddrinfo("127.0.0.1", 0)
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+        assert await reader.read() == b""
+        writer.close()
+        udp, _ = await running.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        udp.sendto(b"x", udp.get_extra_info("sockname"))
+        udp.close()
+        read_end, write_end = os.pipe()
+        os.close(write_end)
+        pipe, _ = await running.connect_read_pipe(asyncio.Protocol, os.fdopen(read_end, "rb", 0))
+        pipe.close()
+        process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        assert await process.wait() == 0
+        loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+        loop.remove_signal_handler(signal.SIGUSR1)
+        gen = agen()
+        assert await gen.__anext__() == 1
+        server.close()
+        await server.wait_closed()
+        seen.append(dict(vars(loop)))
+
+    try:
+        loop.run_until_complete(main())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+    seen.append(dict(vars(loop)))
+    assert seen == [{}, {}]
+
+
 def test_hooks_run_in_their_phases_in_libuv_order(loop: phaseloop.EventLoop) -> None:
     out: list[str] = []
     hooks = [
@@ -817,8 +877,12 @@ def test_loop_methods_reject_bad_arguments(loop: phaseloop.EventLoop) -> None:
 
 
 def test_bad_loop_options() -> None:
-    with pytest.raises(ValueError, match="wakeups"):
-        phaseloop.new_event_loop(wakeups="eventually")
+    unraisable: list[Any] = []
+    with mock.patch.object(sys, "unraisablehook", unraisable.append):
+        with pytest.raises(ValueError, match="wakeups"):
+            phaseloop.new_event_loop(wakeups="eventually")
+        gc.collect()
+    assert unraisable == []  # the stdlib's __del__ found the half-made loop closed
     with pytest.raises(TypeError, match="threadpool_size"):
         phaseloop.new_event_loop(threadpool_size="4")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="threadpool_size"):
