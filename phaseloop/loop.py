@@ -95,7 +95,7 @@ _STDLIB_LOOP_NAMES: Final = (
 )
 
 
-def _slots(base: type, *names: str, keep: str = "") -> tuple[str, ...]:
+def slots_for(base: type, *names: str, keep: str = "") -> tuple[str, ...]:
     """Slots for a subclass of ``base``: the space-separated ``names``, less those a class
     of ``base``'s defines (a slot would hide its method or default) unless listed in ``keep``."""
     kept = keep.split()
@@ -145,7 +145,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
     # attributes are more than CPython shares keys for (30): 3.11-3.13 then read them by a
     # hashed hint, and 3.12 looks up every method the slow way. A class attribute of the
     # same name (as ``_closed = True`` was) is read the slow way on every Python.
-    __slots__ = _slots(
+    __slots__ = slots_for(
         _SelectorLoop,
         _STDLIB_LOOP_NAMES,
         "wakeups phase iteration _pool_option _ticks _microtasks _immediates _immediate_unrefs"

@@ -22,7 +22,8 @@ So phaseloop's transports ask for what a read is likely to return:
 Everything else is the stdlib's: these classes override the read methods, the
 stream transport the first send of ``write`` and when its write buffer is made
 (``SocketTransport``), and the datagram transport the first send of ``sendto``. On
-3.13 they keep the stdlib's attributes in slots (``_instance_slots``).
+3.13 they keep the stdlib's attributes in slots, on 3.11 and 3.12 only ``_sock``
+(``_instance_slots``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from asyncio import protocols, selector_events, unix_events
 from asyncio.log import logger
 from typing import Any, Final, cast
 
-from .loop import _slots
+from .loop import slots_for
 
 SMALL_READ: Final = 64 * 1024
 """Bytes a stream or pipe read asks for until reads fill their request (libuv's read size)."""
@@ -72,7 +73,7 @@ def _instance_slots(base: type, names: str) -> tuple[str, ...]:
     slow way (~45 ns), on every read and write; 3.11 reads it as fast either way.
     """
     if sys.version_info >= (3, 13):
-        return _slots(base, names, keep="_sock")
+        return slots_for(base, names, keep="_sock")
     return ("_sock",) if "_sock" in names.split() else ()
 
 

@@ -167,7 +167,7 @@ def test_a_transport_s_slot_never_hides_what_a_stdlib_class_defines(ours: type) 
         assert ours._write_ready is selector_events._SelectorSocketTransport._write_ready
 
 
-@pytest.mark.skipif(sys.version_info < (3, 13), reason="3.11 and 3.12 keep the stdlib's dict (no slots)")
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="3.11 and 3.12 keep the stdlib's dict (bar _sock)")
 def test_transports_keep_what_the_stdlib_sets_in_slots(loop: phaseloop.EventLoop) -> None:
     """On 3.13, no dict per transport: what the stdlib's ``__init__``, reads, writes and
     closing set are slots (3.13 reads a transport's dict the slow way; if a new CPython
