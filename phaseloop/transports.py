@@ -59,9 +59,10 @@ _ReadPipeTransportBase: Any = unix_events._UnixReadPipeTransport  # type: ignore
 
 
 def _instance_slots(base: type, names: str) -> tuple[str, ...]:
-    """The attributes a subclass of ``base`` keeps in slots on 3.13: ``names``, less those
-    a class of ``base``'s defines, which a slot would hide. ``_sock`` stays: its class
-    default, None, is for ``__del__``, and the subclasses set it first.
+    """The attributes a subclass of ``base`` keeps in slots: on 3.13 ``names``, less those
+    a class of ``base``'s defines, which a slot would hide; on 3.11 and 3.12 ``_sock``
+    alone. ``_sock`` stays: its class default, None, is for ``__del__``, and the
+    subclasses set it first.
 
     The stdlib's transports keep their attributes in a dict. On 3.13 that is a split dict
     (their base ``BaseTransport`` has a slot), and 3.13 does not specialize attribute
