@@ -398,6 +398,19 @@ def checkout() -> str | None:
     return f"{commit}{'+dirty' if dirty else ''}" if commit else None
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name, which tells two hosts with the same kernel apart: Linux's
+    /proc/cpuinfo, else ``platform.processor()``; None when neither says."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def environment(
     loops: list[LoopSpec], records: list[dict[str, Any]], profile: str, reps: int
 ) -> dict[str, Any]:
@@ -414,6 +427,7 @@ def environment(
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "cpu": cpu_model(),
         "checkout": checkout(),
         "profile": profile,
         "repetitions": reps,
@@ -433,7 +447,9 @@ def heading(env: dict[str, Any], benches: list[Benchmark]) -> str:
     cpus = env["pinned cpus (benchmark, client)"]
     return "\n".join(
         [
-            f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs; "
+            f"Python {env['python']} ({env['implementation']}), {env['platform']}, {env['cpus']} CPUs"
+            + (f" ({env['cpu']})" if env.get("cpu") else "")  # runs before session 14 did not record it
+            + "; "
             f"{profile} sizes, median of {reps}{more_reps}; loops: {loop_text}; checkout {env['checkout']}",
             f"{env['seconds']:.0f} s; 1-minute load average {load_before[0]:.1f} before, "
             f"{load_after[0]:.1f} after (other work on the machine skews the numbers); "

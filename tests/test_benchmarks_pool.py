@@ -115,3 +115,29 @@ def test_a_file_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
     proc = _pool(str(path))
     assert proc.returncode != 0
     assert "not a run.py --json file" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_by_python_pools_each_python_apart_side_by_side(tmp_path: Path) -> None:
+    faster = [0.85 + 0.01 * i for i in range(REPS)]
+    slower = [1.05 + 0.01 * i for i in range(REPS)]
+    files = [
+        _run_file(tmp_path / "a.json", {"cell": faster}, python="3.13.0"),
+        _run_file(tmp_path / "b.json", {"cell": faster}, python="3.13.0"),
+        _run_file(tmp_path / "c.json", {"cell": slower}, python="3.11.7"),
+    ]
+    proc = _pool("--by-python", *files)
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark "))
+    assert header.split()[-2:] == ["3.11.7", "3.13.0"]  # oldest Python first
+    # 3.11: 7 ratios, 1.05 ... 1.11, interval from the 1st to the 7th; 3.13: 14 ratios, 0.85 ... 0.91 twice.
+    assert _row(proc.stdout, "cell")[-6:] == ["1.080x", "1.050-1.110", "behind", "0.880x", "0.860-0.900", "ahead"]
+    assert "Python 3.11.7: 1 behind (of 1 cells)" in proc.stdout
+    assert "Python 3.13.0: 1 ahead (of 1 cells)" in proc.stdout
+    assert "**1.080x 1.050-1.110 behind**" in _pool("--by-python", "--markdown", *files).stdout
+
+    other_checkout = _run_file(tmp_path / "d.json", {"cell": faster}, python="3.13.0", checkout="def5678")
+    proc = _pool("--by-python", *files, other_checkout)
+    assert proc.returncode != 0
+    assert "different checkouts: abc1234, def5678" in proc.stderr
+    assert _pool("--by-python", "--allow-mixed", *files, other_checkout).returncode == 0
