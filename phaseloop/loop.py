@@ -15,6 +15,7 @@ import contextvars
 import functools
 import heapq
 import math
+import os
 import select
 import selectors
 import socket
@@ -41,6 +42,12 @@ _MAX_SELECT_TIMEOUT: Final = 24 * 3600.0
 # Shorter poll timeouts wait in select(), which counts microseconds, rather than in
 # epoll_wait, which rounds up to whole milliseconds (up to 1 ms late, 100 % of a 1 ms timer).
 _FINE_WAIT: Final = 0.05
+# Where os.timerfd_settime exists (3.13+, Linux), a short wait ends on a timerfd armed to the
+# deadline: a timerfd's expiry has no timer slack, select()'s timeout 50 us of it.
+_timerfd_settime: Final[Any] = getattr(os, "timerfd_settime", None)  # Any: typeshed's 3.11 os lacks it
+_TFD_TIMER_ABSTIME: Final[int] = getattr(os, "TFD_TIMER_ABSTIME", 0)
+# select()'s own timeout past the timerfd's deadline: a backstop that never decides the wait.
+_DEADLINE_BACKSTOP: Final = 0.001
 _FD_SETSIZE: Final = 1024  # select() takes no higher descriptor
 _MIN_TIMERS_TO_COMPACT: Final = 100
 # asyncio timers this many seconds or more ahead wait in per-span buckets, not the heap
@@ -153,7 +160,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         " _timers_cancelled _far _far_keys _far_count _far_cancelled _far_first _far_from"
         " _far_next _node_timers _idle_hooks _prepare_hooks _check_hooks _ref_hooks _active_idle"
         " _pool _route _route_other _method_routes _wake _starting _until_dead _script"
-        " _before_exit _fd_to_key _epoll _run_poll _fine_wait _drain _invoke _datagram_view",
+        " _before_exit _fd_to_key _epoll _run_poll _fine_wait _deadline_fd _drain _invoke _datagram_view",
     )
 
     def __init__(
@@ -222,6 +229,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         # The fd -> key map of the stdlib's selectors (_key_for), once there is a selector;
         # None for a user's selector built some other way.
         self._fd_to_key: dict[int, selectors.SelectorKey] | None = None
+        self._deadline_fd: int | None = None
         super().__init__(selector)
         keys = getattr(self._selector, "_fd_to_key", None)
         self._fd_to_key = keys if type(keys) is dict else None
@@ -233,6 +241,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             self._run_poll = self._poll_epoll
             epfd = self._epoll.fileno()
             self._fine_wait: list[int] | None = [epfd] if epfd < _FD_SETSIZE else None
+            if self._fine_wait is not None:
+                self._deadline_fd = _deadline_timer()
+                if self._deadline_fd is not None:
+                    self._fine_wait.append(self._deadline_fd)
         else:
             self._run_poll = self._poll_selector
         if debug is not None:
@@ -448,7 +460,15 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             if timeout is not None and 0 < timeout < _FINE_WAIT and self._fine_wait is not None:
                 # The epoll fd is readable while an event is pending: wait on it to the
                 # microsecond, then collect (no second call when the wait timed out).
-                if not _select(self._fine_wait, (), (), timeout)[0]:
+                deadline_fd = self._deadline_fd
+                if deadline_fd is None:
+                    readable = _select(self._fine_wait, (), (), timeout)[0]
+                else:
+                    # Re-arming also clears the expiry of the last wait that timed out.
+                    _timerfd_settime(deadline_fd, flags=_TFD_TIMER_ABSTIME, initial=_monotonic() + timeout)
+                    readable = _select(self._fine_wait, (), (), timeout + _DEADLINE_BACKSTOP)[0]
+                # select() lists what is ready in the order asked: the epoll fd first.
+                if not readable or readable[0] != self._fine_wait[0]:
                     self.phase = None  # timed out: nothing to collect
                     return
                 ready = self._epoll.poll(0, len(fd_to_key) or 1)
@@ -1320,6 +1340,10 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 if thread is not threading.current_thread():
                     thread.join(0.01)  # idle workers exit at once; a busy one is not waited for
         super().close()
+        if self._deadline_fd is not None:
+            os.close(self._deadline_fd)
+            self._deadline_fd = None
+            self._fine_wait = None
         for queue in (
             self._ticks,
             self._microtasks,
@@ -1337,6 +1361,22 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._far_first = math.inf
         self._node_timers.clear()
         self._before_exit.clear()
+
+
+def _deadline_timer() -> int | None:
+    """A timerfd on the monotonic clock for the poll phase's short waits, or None where
+    there is none (before 3.13, not Linux) or its number is past select()'s reach."""
+    if _timerfd_settime is None:
+        return None
+    try:
+        os_313: Any = os  # typeshed's os for 3.11 has no timerfd
+        fd: int = os_313.timerfd_create(time.CLOCK_MONOTONIC, flags=os_313.TFD_CLOEXEC)
+    except OSError:
+        return None
+    if fd >= _FD_SETSIZE:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _check_when(when: object) -> None:

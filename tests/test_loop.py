@@ -589,18 +589,29 @@ def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
 
 
 def _record_fine_waits(loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """How long each microsecond wait of the poll phase is set to last: select()'s timeout,
+    or where the loop has a timerfd, the time to the deadline it is armed to."""
     if loop._run_poll != loop._poll_epoll:
         pytest.skip("the microsecond wait is the epoll poll phase's")
     import phaseloop.loop as loop_module
 
     waits: list[float] = []
-    original = loop_module._select
+    if loop._deadline_fd is None:
+        select = loop_module._select
 
-    def recording_select(*args: Any) -> Any:
-        waits.append(args[3])
-        return original(*args)
+        def recording_select(*args: Any) -> Any:
+            waits.append(args[3])
+            return select(*args)
 
-    monkeypatch.setattr(loop_module, "_select", recording_select)
+        monkeypatch.setattr(loop_module, "_select", recording_select)
+    else:
+        settime = loop_module._timerfd_settime
+
+        def recording_settime(fd: int, *, flags: int, initial: float) -> Any:
+            waits.append(initial - time.monotonic())
+            return settime(fd, flags=flags, initial=initial)
+
+        monkeypatch.setattr(loop_module, "_timerfd_settime", recording_settime)
     return waits
 
 
@@ -656,6 +667,38 @@ def test_short_poll_timeout_still_dispatches_io(
         wsock.close()
     assert out == ["read b'x' in poll", "timer"]
     assert waits and waits[0] <= 0.02
+
+
+def test_short_waits_end_on_a_timerfd_where_os_has_one(loop: phaseloop.EventLoop) -> None:
+    # 3.13+ on Linux: select()'s timeout ends up to the timer slack (50 us) late, a timerfd's
+    # expiry does not. Everywhere else the loop has none, and select() times the wait.
+    if loop._run_poll != loop._poll_epoll:
+        pytest.skip("the microsecond wait is the epoll poll phase's")
+    assert (loop._deadline_fd is not None) == hasattr(os, "timerfd_create")
+    if loop._deadline_fd is not None:
+        fd = loop._deadline_fd
+        os.fstat(fd)
+        loop.close()
+        with pytest.raises(OSError):
+            os.fstat(fd)  # close() released it
+
+
+def test_a_fired_deadline_does_not_end_the_next_short_wait(
+    loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A timerfd stays readable once it has fired until it is re-armed. If the next wait
+    # armed it without clearing that, select() would return at once and the loop would
+    # spin until the next deadline: hundreds of waits instead of one per timer.
+    waits = _record_fine_waits(loop, monkeypatch)
+    polls = _record_polls(loop)
+    fired: list[int] = []
+    for i in range(1, 4):
+        loop.call_later(0.003 * i, fired.append, i)
+    loop.call_later(0.0105, loop.stop)
+    loop.run_forever()
+    assert fired == [1, 2, 3]
+    assert len(polls) <= 12, polls
+    assert len(waits) == len([timeout for timeout in polls if timeout]) >= 4, (waits, polls)
 
 
 def test_poll_timeout_in_whole_milliseconds_past_select_range(
