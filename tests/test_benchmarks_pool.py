@@ -131,7 +131,14 @@ def test_by_python_pools_each_python_apart_side_by_side(tmp_path: Path) -> None:
     header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark "))
     assert header.split()[-2:] == ["3.11.7", "3.13.0"]  # oldest Python first
     # 3.11: 7 ratios, 1.05 ... 1.11, interval from the 1st to the 7th; 3.13: 14 ratios, 0.85 ... 0.91 twice.
-    assert _row(proc.stdout, "cell")[-6:] == ["1.080x", "1.050-1.110", "behind", "0.880x", "0.860-0.900", "ahead"]
+    assert _row(proc.stdout, "cell")[-6:] == [
+        "1.080x",
+        "1.050-1.110",
+        "behind",
+        "0.880x",
+        "0.860-0.900",
+        "ahead",
+    ]
     assert "Python 3.11.7: 1 behind (of 1 cells)" in proc.stdout
     assert "Python 3.13.0: 1 ahead (of 1 cells)" in proc.stdout
     assert "**1.080x 1.050-1.110 behind**" in _pool("--by-python", "--markdown", *files).stdout
