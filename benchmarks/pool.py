@@ -119,6 +119,7 @@ def by_python(paths: list[str], allow_mixed: bool) -> list[tuple[list[dict[str, 
 def agreed(
     environments: list[dict[str, Any]], runs: list[Runs], allow_mixed: bool
 ) -> tuple[list[dict[str, Any]], list[Runs]]:
+    """The environments and runs, once they agree on Python, sizes and (unless allowed) checkout."""
     for key, what in (("python", "Python versions"), ("profile", "size profiles"), ("checkout", "checkouts")):
         seen = sorted({str(env.get(key)) for env in environments})
         if len(seen) > 1 and not (key == "checkout" and allow_mixed):
