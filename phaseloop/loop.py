@@ -42,10 +42,13 @@ _MAX_SELECT_TIMEOUT: Final = 24 * 3600.0
 # Shorter poll timeouts wait in select(), which counts microseconds, rather than in
 # epoll_wait, which rounds up to whole milliseconds (up to 1 ms late, 100 % of a 1 ms timer).
 _FINE_WAIT: Final = 0.05
-# Where os.timerfd_settime exists (3.13+, Linux), a short wait ends on a timerfd armed to the
-# deadline: a timerfd's expiry has no timer slack, select()'s timeout 50 us of it.
+# A short wait ends on a timerfd armed to the deadline: a timerfd's expiry has no timer
+# slack, select()'s timeout 50 us of it. 3.13's os has timerfd_settime (3.13+, Linux); on
+# Linux before 3.13 the loop reaches libc's through ctypes, loaded at its first short wait
+# (phaseloop/deadline.py).
 _timerfd_settime: Final[Any] = getattr(os, "timerfd_settime", None)  # Any: typeshed's 3.11 os lacks it
 _TFD_TIMER_ABSTIME: Final[int] = getattr(os, "TFD_TIMER_ABSTIME", 0)
+_LIBC_TIMERFD: Final = _timerfd_settime is None and sys.platform.startswith("linux")
 # select()'s own timeout past the timerfd's deadline: a backstop that never decides the wait.
 _DEADLINE_BACKSTOP: Final = 0.001
 _FD_SETSIZE: Final = 1024  # select() takes no higher descriptor
@@ -160,7 +163,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         " _timers_cancelled _far _far_keys _far_count _far_cancelled _far_first _far_from"
         " _far_next _node_timers _idle_hooks _prepare_hooks _check_hooks _ref_hooks _active_idle"
         " _pool _route _route_other _method_routes _wake _starting _until_dead _script"
-        " _before_exit _fd_to_key _epoll _run_poll _fine_wait _deadline_fd _drain _invoke _datagram_view",
+        " _before_exit _fd_to_key _epoll _run_poll _fine_wait _deadline_fd _arm_deadline _deadline_later"
+        " _drain _invoke _datagram_view",
     )
 
     def __init__(
@@ -230,6 +234,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         # None for a user's selector built some other way.
         self._fd_to_key: dict[int, selectors.SelectorKey] | None = None
         self._deadline_fd: int | None = None
+        self._arm_deadline: Callable[[int, float], object] = _arm_os_timerfd
+        self._deadline_later = False  # True: open a timerfd through libc at the first short wait
         super().__init__(selector)
         keys = getattr(self._selector, "_fd_to_key", None)
         self._fd_to_key = keys if type(keys) is dict else None
@@ -245,6 +251,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 self._deadline_fd = _deadline_timer()
                 if self._deadline_fd is not None:
                     self._fine_wait.append(self._deadline_fd)
+                self._deadline_later = _LIBC_TIMERFD
         else:
             self._run_poll = self._poll_selector
         if debug is not None:
@@ -461,11 +468,16 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 # The epoll fd is readable while an event is pending: wait on it to the
                 # microsecond, then collect (no second call when the wait timed out).
                 deadline_fd = self._deadline_fd
+                if deadline_fd is None and self._deadline_later:
+                    # The time it takes to open comes off this wait, not on top of it.
+                    started = _monotonic()
+                    deadline_fd = self._open_libc_timerfd()
+                    timeout = max(0.0, timeout - (_monotonic() - started))
                 if deadline_fd is None:
                     readable = _select(self._fine_wait, (), (), timeout)[0]
                 else:
                     # Re-arming also clears the expiry of the last wait that timed out.
-                    _timerfd_settime(deadline_fd, flags=_TFD_TIMER_ABSTIME, initial=_monotonic() + timeout)
+                    self._arm_deadline(deadline_fd, _monotonic() + timeout)
                     readable = _select(self._fine_wait, (), (), timeout + _DEADLINE_BACKSTOP)[0]
                 # select() lists what is ready in the order asked: the epoll fd first.
                 if not readable or readable[0] != self._fine_wait[0]:
@@ -495,6 +507,25 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     invoke(writer)
         ready = reader = writer = None  # see _drain_fast
         self.phase = None
+
+    def _open_libc_timerfd(self) -> int | None:
+        """Open the short waits' timerfd through libc (Linux before 3.13), once: its number,
+        or None where there is none and select()'s timeout keeps timing the waits."""
+        self._deadline_later = False
+        try:
+            from .deadline import open_deadline_timer
+        except ImportError:  # a Python built without ctypes
+            return None
+        opened = open_deadline_timer()
+        if opened is None or self._fine_wait is None:
+            return None
+        fd, self._arm_deadline = opened
+        if fd >= _FD_SETSIZE:
+            os.close(fd)
+            return None
+        self._deadline_fd = fd
+        self._fine_wait.append(fd)
+        return fd
 
     def _poll_selector(self, timeout: float | None) -> None:
         # _poll_epoll's dispatch, for any other selector. Both keep it inline rather than
@@ -1340,6 +1371,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 if thread is not threading.current_thread():
                     thread.join(0.01)  # idle workers exit at once; a busy one is not waited for
         super().close()
+        self._deadline_later = False
         if self._deadline_fd is not None:
             os.close(self._deadline_fd)
             self._deadline_fd = None
@@ -1361,6 +1393,11 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._far_first = math.inf
         self._node_timers.clear()
         self._before_exit.clear()
+
+
+def _arm_os_timerfd(fd: int, when: float) -> None:
+    """Arm a timerfd to the monotonic clock's ``when``, through 3.13's os."""
+    _timerfd_settime(fd, flags=_TFD_TIMER_ABSTIME, initial=when)
 
 
 def _deadline_timer() -> int | None:

@@ -590,11 +590,14 @@ def test_poll_blocks_until_the_timer(loop: phaseloop.EventLoop) -> None:
 
 def _record_fine_waits(loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """How long each microsecond wait of the poll phase is set to last: select()'s timeout,
-    or where the loop has a timerfd, the time to the deadline it is armed to."""
+    or where the loop has a timerfd (opened here if it would be at the first short wait),
+    the time to the deadline it is armed to."""
     if loop._run_poll != loop._poll_epoll:
         pytest.skip("the microsecond wait is the epoll poll phase's")
     import phaseloop.loop as loop_module
 
+    if loop._deadline_later:
+        loop._open_libc_timerfd()
     waits: list[float] = []
     if loop._deadline_fd is None:
         select = loop_module._select
@@ -605,13 +608,13 @@ def _record_fine_waits(loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatc
 
         monkeypatch.setattr(loop_module, "_select", recording_select)
     else:
-        settime = loop_module._timerfd_settime
+        arm = loop._arm_deadline
 
-        def recording_settime(fd: int, *, flags: int, initial: float) -> Any:
-            waits.append(initial - time.monotonic())
-            return settime(fd, flags=flags, initial=initial)
+        def recording_arm(fd: int, when: float) -> object:
+            waits.append(when - time.monotonic())
+            return arm(fd, when)
 
-        monkeypatch.setattr(loop_module, "_timerfd_settime", recording_settime)
+        monkeypatch.setattr(loop, "_arm_deadline", recording_arm)
     return waits
 
 
@@ -669,18 +672,112 @@ def test_short_poll_timeout_still_dispatches_io(
     assert waits and waits[0] <= 0.02
 
 
-def test_short_waits_end_on_a_timerfd_where_os_has_one(loop: phaseloop.EventLoop) -> None:
-    # 3.13+ on Linux: select()'s timeout ends up to the timer slack (50 us) late, a timerfd's
-    # expiry does not. Everywhere else the loop has none, and select() times the wait.
+def _armed_deadlines(loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    armed: list[float] = []
+    import phaseloop.deadline as deadline_module
+
+    open_timer = deadline_module.open_deadline_timer
+
+    def recording_open() -> Any:
+        opened = open_timer()
+        if opened is None:
+            return None
+        fd, arm = opened
+
+        def recording_arm(fd: int, when: float) -> None:
+            armed.append(when)
+            arm(fd, when)
+
+        return fd, recording_arm
+
+    monkeypatch.setattr(deadline_module, "open_deadline_timer", recording_open)
+    return armed
+
+
+def test_short_waits_end_on_a_timerfd_on_linux(loop: phaseloop.EventLoop) -> None:
+    # select()'s timeout ends up to the timer slack (50 us) late, a timerfd's expiry does
+    # not. 3.13's os opens one with the loop; before 3.13 libc's is opened at the first
+    # short wait. Elsewhere the loop has none, and select() times the wait.
     if loop._run_poll != loop._poll_epoll:
         pytest.skip("the microsecond wait is the epoll poll phase's")
-    assert (loop._deadline_fd is not None) == hasattr(os, "timerfd_create")
+    on_linux = sys.platform.startswith("linux")
+    assert (loop._deadline_fd is not None) == (on_linux and hasattr(os, "timerfd_create"))
+    assert loop._deadline_later == (on_linux and not hasattr(os, "timerfd_create"))
+    loop.call_later(0.002, loop.stop)
+    loop.run_forever()
+    assert (loop._deadline_fd is not None) == on_linux
+    assert not loop._deadline_later
     if loop._deadline_fd is not None:
         fd = loop._deadline_fd
+        assert loop._fine_wait is not None and fd in loop._fine_wait
         os.fstat(fd)
         loop.close()
         with pytest.raises(OSError):
             os.fstat(fd)  # close() released it
+
+
+def test_opening_the_timerfd_takes_its_time_off_the_first_wait(
+    loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loading ctypes takes milliseconds: the first short wait arms the timer's own deadline,
+    # not that deadline plus the load.
+    if not loop._deadline_later:
+        pytest.skip("only Linux before 3.13 opens the timerfd at the first short wait")
+    armed = _armed_deadlines(loop, monkeypatch)
+    import phaseloop.deadline as deadline_module
+
+    open_timer = deadline_module.open_deadline_timer
+
+    def slow_open() -> Any:
+        time.sleep(0.005)
+        return open_timer()
+
+    monkeypatch.setattr(deadline_module, "open_deadline_timer", slow_open)
+    timer = loop.call_later(0.02, loop.stop)
+    loop.run_forever()
+    assert armed and abs(armed[0] - timer.when()) < 0.002, (armed, timer.when())
+
+
+def test_short_waits_keep_select_where_libc_has_no_timerfd(
+    loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not loop._deadline_later:
+        pytest.skip("only Linux before 3.13 opens the timerfd at the first short wait")
+    import phaseloop.deadline as deadline_module
+
+    attempts: list[int] = []
+    monkeypatch.setattr(deadline_module, "open_deadline_timer", lambda: attempts.append(1))
+    fired: list[int] = []
+    for i in range(1, 4):
+        loop.call_later(0.002 * i, fired.append, i)
+    loop.call_later(0.007, loop.stop)
+    loop.run_forever()
+    assert fired == [1, 2, 3]
+    assert attempts == [1] and loop._deadline_fd is None and not loop._deadline_later
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux's")
+def test_a_libc_timerfd_fires_at_the_deadline_it_is_armed_to() -> None:
+    import select
+
+    from phaseloop.deadline import open_deadline_timer
+
+    opened = open_deadline_timer()
+    assert opened is not None
+    fd, arm = opened
+    try:
+        when = time.monotonic() + 0.003
+        arm(fd, when)
+        assert select.select([fd], [], [], 1.0)[0] == [fd]
+        assert time.monotonic() >= when - 1e-6  # the clock time.monotonic() reads
+        arm(fd, time.monotonic() + 10)  # re-arming clears the expiry
+        assert select.select([fd], [], [], 0)[0] == []
+        arm(fd, time.monotonic() - 1)  # a deadline already past: readable at once
+        assert select.select([fd], [], [], 1.0)[0] == [fd]
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        arm(fd, time.monotonic() + 1)
 
 
 def test_a_fired_deadline_does_not_end_the_next_short_wait(
