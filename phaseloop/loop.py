@@ -512,12 +512,14 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         """Open the short waits' timerfd through libc (Linux before 3.13), once: its number,
         or None where there is none and select()'s timeout keeps timing the waits."""
         self._deadline_later = False
+        if self._fine_wait is None:
+            return None
         try:
             from .deadline import open_deadline_timer
         except ImportError:  # a Python built without ctypes
             return None
         opened = open_deadline_timer()
-        if opened is None or self._fine_wait is None:
+        if opened is None:
             return None
         fd, self._arm_deadline = opened
         if fd >= _FD_SETSIZE:
