@@ -672,7 +672,8 @@ def test_short_poll_timeout_still_dispatches_io(
     assert waits and waits[0] <= 0.02
 
 
-def _armed_deadlines(loop: phaseloop.EventLoop, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def _armed_deadlines(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every deadline a libc timerfd opened from now on is armed to."""
     armed: list[float] = []
     import phaseloop.deadline as deadline_module
 
@@ -723,7 +724,7 @@ def test_opening_the_timerfd_takes_its_time_off_the_first_wait(
     # not that deadline plus the load.
     if not loop._deadline_later:
         pytest.skip("only Linux before 3.13 opens the timerfd at the first short wait")
-    armed = _armed_deadlines(loop, monkeypatch)
+    armed = _armed_deadlines(monkeypatch)
     import phaseloop.deadline as deadline_module
 
     open_timer = deadline_module.open_deadline_timer
