@@ -248,9 +248,9 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             epfd = self._epoll.fileno()
             self._fine_wait: list[int] | None = [epfd] if epfd < _FD_SETSIZE else None
             if self._fine_wait is not None:
-                self._deadline_fd = _deadline_timer()
-                if self._deadline_fd is not None:
-                    self._fine_wait.append(self._deadline_fd)
+                fd = _os_timerfd()
+                if fd is not None:
+                    self._use_deadline_timer(fd, _arm_os_timerfd)
                 self._deadline_later = _LIBC_TIMERFD
         else:
             self._run_poll = self._poll_selector
@@ -519,13 +519,16 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         except ImportError:  # a Python built without ctypes
             return None
         opened = open_deadline_timer()
-        if opened is None:
-            return None
-        fd, self._arm_deadline = opened
-        if fd >= _FD_SETSIZE:
+        return None if opened is None else self._use_deadline_timer(*opened)
+
+    def _use_deadline_timer(self, fd: int, arm: Callable[[int, float], object]) -> int | None:
+        """End the short waits on timerfd ``fd``, armed by ``arm``: its number, or None (and
+        ``fd`` closed) where it is past select()'s reach."""
+        if fd >= _FD_SETSIZE or self._fine_wait is None:
             os.close(fd)
             return None
         self._deadline_fd = fd
+        self._arm_deadline = arm
         self._fine_wait.append(fd)
         return fd
 
@@ -1402,18 +1405,15 @@ def _arm_os_timerfd(fd: int, when: float) -> None:
     _timerfd_settime(fd, flags=_TFD_TIMER_ABSTIME, initial=when)
 
 
-def _deadline_timer() -> int | None:
-    """A timerfd on the monotonic clock for the poll phase's short waits, or None where
-    there is none (before 3.13, not Linux) or its number is past select()'s reach."""
+def _os_timerfd() -> int | None:
+    """A timerfd on the monotonic clock through 3.13's os, or None where os has none
+    (before 3.13, not Linux) or cannot make one."""
     if _timerfd_settime is None:
         return None
     try:
         os_313: Any = os  # typeshed's os for 3.11 has no timerfd
         fd: int = os_313.timerfd_create(time.CLOCK_MONOTONIC, flags=os_313.TFD_CLOEXEC)
     except OSError:
-        return None
-    if fd >= _FD_SETSIZE:
-        os.close(fd)
         return None
     return fd
 
