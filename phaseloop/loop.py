@@ -29,8 +29,16 @@ from collections.abc import Callable
 from types import BuiltinMethodType, FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .handles import SHARED_EMPTY_CONTEXT, Handle, PhaseHook, Timer, callback_failed
-from .queues import C_TASK_STEP, DEFERRED_IO_FUNCTIONS, FUTURE_TYPES, WAKEUP_MODES, Router, current_task
+from .handles import SHARED_EMPTY_CONTEXT, Handle, InternalCall, PhaseHook, Timer, callback_failed
+from .queues import (
+    C_TASK_STEP,
+    DEFERRED_IO_FUNCTIONS,
+    FUTURE_TYPES,
+    GATHER_DONE_CODE,
+    WAKEUP_MODES,
+    Router,
+    current_task,
+)
 from .timers import NodeTimers
 
 if TYPE_CHECKING:
@@ -67,6 +75,7 @@ _T = TypeVar("_T")
 # Handles are built field by field on the fast path: Handle.__init__ costs two Python
 # calls (itself and loop.get_debug) and these are the same slots, set to the same values.
 _Handle: Final = Handle
+_InternalCall: Final = InternalCall
 _Timer: Final = Timer
 _Context: Final = contextvars.Context
 _copy_context: Final = contextvars.copy_context
@@ -744,6 +753,24 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 del handle._source_traceback[-1]
             self._route(callback, args)(handle)
             return handle  # type: ignore[no-any-return]
+        kind = type(callback)
+        if (kind is C_TASK_STEP and not args) or (
+            kind is FunctionType
+            and len(args) == 1
+            and isinstance(args[0], FUTURE_TYPES)
+            and callback.__code__ is GATHER_DONE_CODE
+        ):
+            # A C task's step or gather's done callback: only asyncio passes these, and it
+            # drops what call_soon returns, so they queue as InternalCalls (handles.py).
+            call: Any = _InternalCall()
+            call._callback = callback
+            call._args = args
+            call._context = _copy_context() if context is None else context
+            if kind is C_TASK_STEP and current_task(self) is callback.__self__:  # type: ignore[attr-defined]
+                self._immediates.append(call)  # a task that reschedules itself: a bare ``yield``
+            else:
+                self._wake(call)
+            return call  # type: ignore[no-any-return]
         handle = _Handle()
         handle._callback = callback
         handle._args = args
@@ -752,14 +779,8 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         handle._source_traceback = None
         handle._repr = None
         handle._context = _copy_context() if context is None else context
-        # Router.route, with its commonest cases inlined: a task step, a Future callback, a function.
-        kind = type(callback)
-        if kind is C_TASK_STEP:
-            if current_task(self) is callback.__self__:  # type: ignore[attr-defined]
-                self._immediates.append(handle)  # a bare ``yield``
-            else:
-                self._wake(handle)
-        elif len(args) == 1 and isinstance(args[0], FUTURE_TYPES) and callable(callback):
+        # Router.route, with its commonest cases inlined: a Future callback, a function.
+        if len(args) == 1 and isinstance(args[0], FUTURE_TYPES) and callable(callback):
             self._wake(handle)
         elif kind is FunctionType:
             if callback in DEFERRED_IO_FUNCTIONS:

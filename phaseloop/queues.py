@@ -71,6 +71,17 @@ def _c_task_step_type() -> type | None:
 C_TASK_STEP: Final = _c_task_step_type()
 
 
+def _gather_done_code() -> types.CodeType | None:
+    # gather's per-child done callback is a closure made per call: call_soon knows it by its code.
+    for const in tasks.gather.__code__.co_consts:
+        if isinstance(const, types.CodeType) and const.co_name == "_done_callback":
+            return const
+    return None  # pragma: no cover - a gather without the closure: nothing is treated as internal
+
+
+GATHER_DONE_CODE: Final = _gather_done_code()
+
+
 class Router:
     """Picks the queue for each ``call_soon`` callback of one loop; caches what it learns per method.
 

@@ -85,6 +85,102 @@ def test_call_soon_handle_reads_and_cancels_as_the_stdlib_s(loop: phaseloop.Even
     assert out == ["kept"]
 
 
+class _RecordingLoop(phaseloop.EventLoop):
+    """A loop that records what each call_soon was given and what it returned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, object]] = []
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        returned = super().call_soon(callback, *args, context=context)
+        self.calls.append((getattr(callback, "__name__", type(callback).__name__), returned))
+        return returned
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_asyncio_s_own_callbacks_are_queued_as_internal_calls(debug: bool) -> None:
+    # A task's steps and gather's done callbacks (which asyncio drops unread) get an
+    # InternalCall outside debug mode; a task's wake-up and every callback a program
+    # passes, a Handle.
+    loop = _RecordingLoop()
+    loop.set_debug(debug)
+
+    async def child(future: asyncio.Future[None]) -> None:
+        await asyncio.sleep(0)  # a bare ``yield``: the task's own step
+        await future  # the task's wake-up, when the future is done
+
+    async def main() -> None:
+        future = loop.create_future()
+        loop.call_soon(future.set_result, None)  # a program's call
+        loop.call_soon(lambda fut: None, future)  # a program's cb(future)
+        await asyncio.gather(child(future), child(future))  # done callbacks
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    internal = phaseloop.handles.InternalCall
+    kinds = {(name, type(returned) is internal) for name, returned in loop.calls}
+    names = {name for name, _ in loop.calls}
+    assert {"TaskStepMethWrapper", "task_wakeup", "_done_callback", "set_result", "<lambda>"} <= names
+    if debug:
+        assert all(isinstance(returned, asyncio.Handle) for _, returned in loop.calls)
+    else:
+        internal_names = {"TaskStepMethWrapper", "_done_callback"}
+        assert {name for name, is_internal in kinds if is_internal} == internal_names
+        assert {name for name, is_internal in kinds if not is_internal} == names - internal_names
+
+
+def test_an_internal_call_cancels_as_a_handle_does(loop: phaseloop.EventLoop) -> None:
+    # A program can reach gather's done callback only through a future's private _callbacks;
+    # given it, call_soon's InternalCall still cancels, and reads, as a handle does.
+    async def main() -> list[str]:
+        child = loop.create_future()
+        outer = asyncio.gather(child)
+        ((done_callback, _),) = child._callbacks  # type: ignore[attr-defined]
+        var: contextvars.ContextVar[str] = contextvars.ContextVar("var")
+        context = contextvars.copy_context()
+        context.run(var.set, "given")
+        call = loop.call_soon(done_callback, child, context=context)
+        assert type(call) is phaseloop.handles.InternalCall
+        assert call.get_context() is context and not call.cancelled()
+        assert repr(call).startswith("<InternalCall ") and "_done_callback" in repr(call)
+        call.cancel()
+        assert call.cancelled() and repr(call).startswith("<InternalCall cancelled")
+        await asyncio.sleep(0)  # the cancelled call's queue has run: nothing resolved the outer future
+        seen = [f"outer done={outer.done()}"]
+        child.set_result("value")
+        seen.append(f"outer {await outer}")
+        return seen
+
+    assert loop.run_until_complete(main()) == ["outer done=False", "outer ['value']"]
+
+
+def test_an_internal_call_that_raises_reaches_the_handler_as_a_handle(loop: phaseloop.EventLoop) -> None:
+    contexts: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: contexts.append(context))
+
+    async def main() -> None:
+        child = loop.create_future()
+        outer = asyncio.gather(child)
+        ((done_callback, _),) = child._callbacks  # type: ignore[attr-defined]
+        child.set_result(None)
+        await outer
+        # The outer future is done, so the callback asks the pending future for its
+        # exception: InvalidStateError, raised inside the loop's drain.
+        loop.call_soon(done_callback, loop.create_future())
+        await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+    (context,) = contexts
+    assert context["message"].startswith("Exception in callback ")
+    assert "_done_callback" in context["message"]
+    assert isinstance(context["exception"], asyncio.InvalidStateError)
+    assert isinstance(context["handle"], asyncio.Handle)
+    assert context["handle"]._callback.__name__ == "_done_callback"
+
+
 @pytest.mark.parametrize("debug", [False, True])
 def test_create_task_keeps_the_stdlib_s_options(loop: phaseloop.EventLoop, debug: bool) -> None:
     # Without a factory or debug mode create_task makes the Task itself (EventLoop.create_task).
