@@ -753,24 +753,39 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 del handle._source_traceback[-1]
             self._route(callback, args)(handle)
             return handle  # type: ignore[no-any-return]
+        # Router.route, with its commonest cases inlined: a task step, a Future callback, a function.
+        # A C task's step and gather's done callback are passed only by asyncio, which drops
+        # what call_soon returns: they queue as InternalCalls, 64 bytes to a Handle's 96
+        # (handles.py). Each case builds its own entry, as a shared tail costs every call.
         kind = type(callback)
-        if (kind is C_TASK_STEP and not args) or (
-            kind is FunctionType
-            and len(args) == 1
-            and isinstance(args[0], FUTURE_TYPES)
-            and callback.__code__ is GATHER_DONE_CODE
-        ):
-            # A C task's step or gather's done callback: only asyncio passes these, and it
-            # drops what call_soon returns, so they queue as InternalCalls (handles.py).
+        if kind is C_TASK_STEP and not args:
             call: Any = _InternalCall()
             call._callback = callback
             call._args = args
             call._context = _copy_context() if context is None else context
-            if kind is C_TASK_STEP and current_task(self) is callback.__self__:  # type: ignore[attr-defined]
-                self._immediates.append(call)  # a task that reschedules itself: a bare ``yield``
+            if current_task(self) is callback.__self__:  # type: ignore[attr-defined]
+                self._immediates.append(call)  # a bare ``yield``
             else:
                 self._wake(call)
             return call  # type: ignore[no-any-return]
+        if len(args) == 1 and isinstance(args[0], FUTURE_TYPES) and callable(callback):
+            if kind is FunctionType and callback.__code__ is GATHER_DONE_CODE:
+                call = _InternalCall()
+                call._callback = callback
+                call._args = args
+                call._context = _copy_context() if context is None else context
+                self._wake(call)
+                return call  # type: ignore[no-any-return]
+            handle = _Handle()
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = self
+            handle._source_traceback = None
+            handle._repr = None
+            handle._context = _copy_context() if context is None else context
+            self._wake(handle)
+            return handle  # type: ignore[no-any-return]
         handle = _Handle()
         handle._callback = callback
         handle._args = args
@@ -779,10 +794,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         handle._source_traceback = None
         handle._repr = None
         handle._context = _copy_context() if context is None else context
-        # Router.route, with its commonest cases inlined: a Future callback, a function.
-        if len(args) == 1 and isinstance(args[0], FUTURE_TYPES) and callable(callback):
-            self._wake(handle)
-        elif kind is FunctionType:
+        if kind is FunctionType:
             if callback in DEFERRED_IO_FUNCTIONS:
                 self._microtasks.append(handle)
             else:
