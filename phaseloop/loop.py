@@ -763,6 +763,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             call._callback = callback
             call._args = args
             call._context = _copy_context() if context is None else context
+            call._cancelled = False
             if current_task(self) is callback.__self__:  # type: ignore[attr-defined]
                 self._immediates.append(call)  # a bare ``yield``
             else:
@@ -774,6 +775,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 call._callback = callback
                 call._args = args
                 call._context = _copy_context() if context is None else context
+                call._cancelled = False
                 self._wake(call)
                 return call  # type: ignore[no-any-return]
             handle = _Handle()
