@@ -758,7 +758,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         # what call_soon returns: they queue as InternalCalls, 64 bytes to a Handle's 96
         # (handles.py). Each case builds its own entry, as a shared tail costs every call.
         kind = type(callback)
-        if kind is C_TASK_STEP and not args:
+        if kind is C_TASK_STEP:
             call: Any = _InternalCall()
             call._callback = callback
             call._args = args
@@ -769,15 +769,20 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             else:
                 self._wake(call)
             return call  # type: ignore[no-any-return]
-        if len(args) == 1 and isinstance(args[0], FUTURE_TYPES) and callable(callback):
-            if kind is FunctionType and callback.__code__ is GATHER_DONE_CODE:
-                call = _InternalCall()
-                call._callback = callback
-                call._args = args
-                call._context = _copy_context() if context is None else context
-                call._cancelled = False
-                self._wake(call)
-                return call  # type: ignore[no-any-return]
+        if len(args) == 1 and isinstance(args[0], FUTURE_TYPES):
+            # cb(future): a Future's done callback or a task's wake-up. A C task's wake-up (a
+            # builtin method) takes two tests here, as callable() took before.
+            if kind is FunctionType:
+                if callback.__code__ is GATHER_DONE_CODE:
+                    call = _InternalCall()
+                    call._callback = callback
+                    call._args = args
+                    call._context = _copy_context() if context is None else context
+                    call._cancelled = False
+                    self._wake(call)
+                    return call  # type: ignore[no-any-return]
+            elif kind is not BuiltinMethodType and not callable(callback):
+                raise TypeError(f"a callable object was expected by call_soon(), got {callback!r}")
             handle = _Handle()
             handle._callback = callback
             handle._args = args
