@@ -755,7 +755,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             return handle  # type: ignore[no-any-return]
         # Router.route, with its commonest cases inlined: a task step, a Future callback, a function.
         # A C task's step and gather's done callback are passed only by asyncio, which drops
-        # what call_soon returns: they queue as InternalCalls, 64 bytes to a Handle's 96
+        # what call_soon returns: they queue as InternalCalls, 64 bytes to a Handle's 96-104
         # (handles.py). Each case builds its own entry, as a shared tail costs every call.
         kind = type(callback)
         if kind is C_TASK_STEP:
