@@ -88,7 +88,7 @@ class InternalCall:
     def cancel(self) -> None:
         """Do not run the callback (as ``Handle.cancel``)."""
         self._cancelled = True
-        self._callback = _cancelled
+        self._callback = None  # type: ignore[assignment]  # as Handle.cancel, to free what it holds
         self._args = ()
 
     def cancelled(self) -> bool:
@@ -108,12 +108,9 @@ class InternalCall:
         run_handle(self)
 
     def __repr__(self) -> str:
-        state = " cancelled" if self.cancelled() else ""
-        return f"<InternalCall{state} {format_helpers._format_callback_source(self._callback, self._args)}>"
-
-
-def _cancelled() -> None:
-    pass  # what a cancelled InternalCall holds instead of its callback, as Handle.cancel drops it
+        if self._cancelled:
+            return "<InternalCall cancelled>"
+        return f"<InternalCall {format_helpers._format_callback_source(self._callback, self._args)}>"
 
 
 class Timer(events.TimerHandle):
