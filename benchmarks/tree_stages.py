@@ -8,7 +8,8 @@ the last leaf starts (every earlier leaf has queued its ``call_soon``; the last 
 own adds a few hundred bytes). Printed per loop, medians in KiB: the RSS before the
 tree, its growth while the tree was built, its growth while the leaves ran their first
 steps, and the RSS when the last leaf started, which is the process's peak to within a
-few pages (``ru_maxrss`` is printed beside it). A diagnostic for docs/performance.md
+few pages (``ru_maxrss`` is printed beside it; it is never below this script's own
+RSS, which Linux carries into the children it spawns). A diagnostic for docs/performance.md
 ("Where tree_future's peak comes from"), not part of ``run.py``'s suite; Linux only::
 
     PYTHONPATH=. python benchmarks/tree_stages.py [--depth 6] [--rounds 3]
@@ -66,7 +67,7 @@ def child(loop_spec: str, depth: int) -> dict[str, int]:
     readings.clear()
     before = _statm_kib()
     run_on(factory, lambda: bench_tree._timed_tree(depth, leaf, False))
-    first, last = readings if len(readings) == 2 else (readings[0], readings[0])
+    first, last = readings  # depth >= 1: at least 6 leaves, so two readings
     return {
         "before": before,
         "build": first - before,
@@ -90,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.depth)))
         return 0
+    # Byte-compile the loops as run.py does (a module compiled in a child would show in its
+    # RSS), in a process of its own: Linux carries a parent's peak RSS into the children it
+    # spawns (vfork, then exec), and importing run.py here would raise that floor.
+    compiling = (
+        f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); from run import compile_sources, parse_loops; "
+        f"compile_sources(parse_loops({args.loops!r}))"
+    )
+    subprocess.run([sys.executable, "-c", compiling], check=True)
     specs = [spec.strip() for spec in args.loops.split(",") if spec.strip()]
     results: dict[str, list[dict[str, int]]] = {spec: [] for spec in specs}
     for _ in range(args.rounds):
