@@ -9,7 +9,8 @@ own adds a few hundred bytes). Printed per loop, medians in KiB: the RSS before 
 tree, its growth while the tree was built, its growth while the leaves ran their first
 steps, and the RSS when the last leaf started, which is the process's peak to within a
 few pages (``ru_maxrss`` is printed beside it; it is never below this script's own
-RSS, which Linux carries into the children it spawns). A diagnostic for docs/performance.md
+RSS, which Linux carries into the children it spawns); last, the RSS once the loop is
+closed and the garbage collected: what the process kept. A diagnostic for docs/performance.md
 ("Where tree_future's peak comes from"), not part of ``run.py``'s suite; Linux only::
 
     PYTHONPATH=. python benchmarks/tree_stages.py [--depth 6] [--rounds 3]
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import json
 import os
@@ -35,7 +37,7 @@ import bench_tree  # noqa: E402
 from bench_measure import peak_rss_mib, run_on  # noqa: E402
 
 DEFAULT_LOOPS = "asyncio:new_event_loop,phaseloop:new_event_loop"
-STAGES = ("before", "build", "leaves", "at last leaf", "ru_maxrss")
+STAGES = ("before", "build", "leaves", "at last leaf", "ru_maxrss", "after")
 _ALLOCATOR_PRIMER = [bytearray(1 << 20)]  # freed before the tree, as run.py's child does
 
 
@@ -74,6 +76,7 @@ def child(loop_spec: str, depth: int) -> dict[str, int]:
         "leaves": last - first,
         "at last leaf": last,
         "ru_maxrss": round(peak_rss_mib() * 1024),
+        "after": (gc.collect(), _statm_kib())[1],
     }
 
 
