@@ -34,16 +34,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import bench_tree  # noqa: E402
-from bench_measure import peak_rss_mib, run_on  # noqa: E402
+from bench_measure import current_rss_kib, peak_rss_mib, run_on  # noqa: E402
 
 DEFAULT_LOOPS = "asyncio:new_event_loop,phaseloop:new_event_loop"
 STAGES = ("before", "build", "leaves", "at last leaf", "ru_maxrss", "after")
 _ALLOCATOR_PRIMER = [bytearray(1 << 20)]  # freed before the tree, as run.py's child does
-
-
-def _statm_kib() -> int:
-    with open("/proc/self/statm", "rb") as statm:
-        return int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
 
 
 def child(loop_spec: str, depth: int) -> dict[str, int]:
@@ -58,7 +53,7 @@ def child(loop_spec: str, depth: int) -> dict[str, int]:
     async def leaf() -> None:
         started[0] += 1
         if started[0] == 1 or started[0] == leaves:
-            readings.append(_statm_kib())
+            readings.append(round(current_rss_kib()))
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         loop.call_soon(future.set_result, None)
@@ -67,16 +62,18 @@ def child(loop_spec: str, depth: int) -> dict[str, int]:
     run_on(factory, lambda: bench_tree._timed_tree(max(1, depth - 2), leaf, False))  # warm-up, as run.py
     started[0] = 0
     readings.clear()
-    before = _statm_kib()
+    before = round(current_rss_kib())
     run_on(factory, lambda: bench_tree._timed_tree(depth, leaf, False))
     first, last = readings  # depth >= 1: at least 6 leaves, so two readings
+    peak = round(peak_rss_mib() * 1024)
+    gc.collect()
     return {
         "before": before,
         "build": first - before,
         "leaves": last - first,
         "at last leaf": last,
-        "ru_maxrss": round(peak_rss_mib() * 1024),
-        "after": (gc.collect(), _statm_kib())[1],
+        "ru_maxrss": peak,
+        "after": round(current_rss_kib()),
     }
 
 
