@@ -9,9 +9,14 @@ own adds a few hundred bytes). Printed per loop, medians in KiB: the RSS before 
 tree, its growth while the tree was built, its growth while the leaves ran their first
 steps, and the RSS when the last leaf started, which is the process's peak to within a
 few pages (``ru_maxrss`` is printed beside it; it is never below this script's own
-RSS, which Linux carries into the children it spawns); last, the RSS once the loop is
-closed and the garbage collected: what the process kept. A diagnostic for docs/performance.md
-("Where tree_future's peak comes from"), not part of ``run.py``'s suite; Linux only::
+RSS, which Linux carries into the children it spawns); then the RSS once the loop is
+closed and the garbage collected: what the process kept; last, the RSS once CPython's
+type cache is cleared too (``sys._clear_type_cache()``). That cache holds a reference to
+the name of each attribute it looks up, and the C ``Task`` looks up ``result`` on a
+``gather`` future under a name made afresh each time: the names it keeps each hold an
+allocator arena (1 MiB) that would otherwise be returned. A diagnostic for
+docs/performance.md ("Where tree_future's peak comes from", "What the process keeps
+after the tree"), not part of ``run.py``'s suite; Linux only::
 
     PYTHONPATH=. python benchmarks/tree_stages.py [--depth 6] [--rounds 3]
         [--loops MODULE:FACTORY,...]
@@ -37,7 +42,7 @@ import bench_tree  # noqa: E402
 from bench_measure import current_rss_kib, peak_rss_mib, run_on  # noqa: E402
 
 DEFAULT_LOOPS = "asyncio:new_event_loop,phaseloop:new_event_loop"
-STAGES = ("before", "build", "leaves", "at last leaf", "ru_maxrss", "after")
+STAGES = ("before", "build", "leaves", "at last leaf", "ru_maxrss", "after", "cache cleared")
 _ALLOCATOR_PRIMER = [bytearray(1 << 20)]  # freed before the tree, as run.py's child does
 
 
@@ -67,13 +72,16 @@ def child(loop_spec: str, depth: int) -> dict[str, int]:
     first, last = readings  # depth >= 1: at least 6 leaves, so two readings
     peak = round(peak_rss_mib() * 1024)
     gc.collect()
+    after = round(current_rss_kib())
+    sys._clear_type_cache()
     return {
         "before": before,
         "build": first - before,
         "leaves": last - first,
         "at last leaf": last,
         "ru_maxrss": peak,
-        "after": round(current_rss_kib()),
+        "after": after,
+        "cache cleared": round(current_rss_kib()),
     }
 
 
@@ -111,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             results[spec].append(json.loads(proc.stdout.splitlines()[-1]))
     leaves = bench_tree.BRANCHES**args.depth
     print(f"depth {args.depth} ({leaves} leaves), median of {args.rounds} processes per loop, KiB")
-    print(f"{'loop':32} " + " ".join(f"{stage:>12}" for stage in STAGES))
+    print(f"{'loop':32} " + " ".join(f"{stage:>13}" for stage in STAGES))
     for spec, runs in results.items():
         medians = [round(statistics.median(run[stage] for run in runs)) for stage in STAGES]
-        print(f"{spec:32} " + " ".join(f"{value:>12}" for value in medians))
+        print(f"{spec:32} " + " ".join(f"{value:>13}" for value in medians))
     return 0
 
 

@@ -117,7 +117,7 @@ DIAGNOSTICS = {
     "timer_churn": (["-n", "200"], r"^unref'd: \d+ queue entries, \d+ lists, \d+ KiB traced .* us/cycle$"),
     "tree_stages": (
         ["--depth", "2", "--rounds", "1", "--loops", "asyncio:new_event_loop,phaseloop:new_event_loop"],
-        r"^phaseloop:new_event_loop +\d+ +-?\d+ +-?\d+ +\d+ +\d+ +\d+$",
+        r"^phaseloop:new_event_loop +\d+ +-?\d+ +-?\d+ +\d+ +\d+ +\d+ +\d+$",
     ),
 }
 
