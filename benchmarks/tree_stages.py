@@ -13,10 +13,10 @@ RSS, which Linux carries into the children it spawns); then the RSS once the loo
 closed and the garbage collected: what the process kept; last, the RSS once CPython's
 type cache is cleared too (``sys._clear_type_cache()``). That cache holds a reference to
 the name of each attribute it looks up, and the C ``Task`` looks up ``result`` on a
-``gather`` future under a name made afresh each time: the names it keeps each hold an
-allocator arena (1 MiB) that would otherwise be returned. A diagnostic for
-docs/performance.md ("Where tree_future's peak comes from", "What the process keeps
-after the tree"), not part of ``run.py``'s suite; Linux only::
+``gather`` future under a name made afresh each time: each name the cache keeps holds
+the allocator arena (1 MiB) it sits in. A diagnostic for docs/performance.md ("Where
+tree_future's peak comes from", "What the process keeps after a tree"), not part of
+``run.py``'s suite; Linux only::
 
     PYTHONPATH=. python benchmarks/tree_stages.py [--depth 6] [--rounds 3]
         [--loops MODULE:FACTORY,...]
