@@ -33,11 +33,11 @@ def init_handle(
     return handle
 
 
-# One empty Context shared by the pending timers created outside any context variable.
-# A context copy is 64 bytes and a GC-tracked object per timer, and most pending timers
-# (timeouts, keep-alives) are cancelled without running: the copy is made when the timer
-# fires or when get_context() asks for it, so its callback still runs in a context of its
-# own, as with the stdlib. The shared one is never entered.
+# One empty Context shared by the pending timers, and call_soon's handles, created outside
+# any context variable. A context copy is 64 bytes and a GC-tracked object per handle, and
+# most pending timers (timeouts, keep-alives) are cancelled without running: the copy is
+# made when the handle runs or when get_context() asks for it, so its callback still runs
+# in a context of its own, as with the stdlib. The shared one is never entered.
 SHARED_EMPTY_CONTEXT: contextvars.Context = contextvars.Context()
 
 
@@ -52,12 +52,26 @@ class Handle(events.Handle):
     __slots__ = ()
     __init__ = object.__init__
 
+    def get_context(self) -> contextvars.Context:
+        context: contextvars.Context = self._context  # type: ignore[has-type]
+        if context is SHARED_EMPTY_CONTEXT:
+            context = self._context = contextvars.Context()
+        return context
+
+    def _run(self) -> None:
+        # Debug mode runs handles through _run (EventLoop._run_timed), whichever mode made them.
+        if self._context is SHARED_EMPTY_CONTEXT:
+            self._context = contextvars.Context()
+        super()._run()
+
 
 Handle.__name__ = Handle.__qualname__ = "Handle"  # as repr() names it
 
 
 class InternalCall:
-    """What ``call_soon`` queues, and returns, for a callback only asyncio's own code passes it.
+    """What ``call_soon`` queues, and returns, for a callback only asyncio's own code passes
+    it, where it does not queue the callback bare: in the check phase's queue, that is a
+    task's own step after a bare ``yield``, and every wake-up when ``wakeups="immediate"``.
 
     Those are a C ``Task``'s step and ``gather``'s per-child done callback, which
     ``EventLoop.call_soon`` tells by type and by code object. The ``Task`` and the
@@ -137,13 +151,16 @@ def run_handle(handle: Any) -> None:
     _drain_fast, _run_check); Node timers and anything else go through here.
     """
     args = handle._args
+    context = handle._context
+    if context is SHARED_EMPTY_CONTEXT:
+        context = handle._context = contextvars.Context()
     try:
         if not args:
-            handle._context.run(handle._callback)
+            context.run(handle._callback)
         elif len(args) == 1:
-            handle._context.run(handle._callback, args[0])
+            context.run(handle._callback, args[0])
         else:
-            handle._context.run(handle._callback, *args)
+            context.run(handle._callback, *args)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:

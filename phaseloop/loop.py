@@ -173,7 +173,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         " _far_next _node_timers _idle_hooks _prepare_hooks _check_hooks _ref_hooks _active_idle"
         " _pool _route _route_other _method_routes _wake _starting _until_dead _script"
         " _before_exit _fd_to_key _epoll _run_poll _fine_wait _deadline_fd _arm_deadline _deadline_later"
-        " _drain _invoke _datagram_view",
+        " _drain _invoke _datagram_view _wake_micro",
     )
 
     def __init__(
@@ -234,6 +234,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         self._route_other = router.route_other
         self._method_routes = router.method_routes
         self._wake = self._microtasks.append if wakeups == "microtask" else self._immediates.append
+        self._wake_micro = wakeups == "microtask"  # call_soon queues bare entries there (_drain_fast)
         # How run_forever behaves this time (see _run_once's prelude).
         self._starting = False
         self._until_dead = False
@@ -580,26 +581,30 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             popleft = immediates.popleft
             ticks = self._ticks
             microtasks = self._microtasks
+            shared = SHARED_EMPTY_CONTEXT
             for _ in range(len(immediates)):
                 handle = popleft()
                 if handle._cancelled:
                     continue
                 args = handle._args
+                context = handle._context
+                if context is shared:
+                    context = handle._context = _Context()  # its own, as it runs (call_soon)
                 try:
                     if not args:
-                        handle._context.run(handle._callback)
+                        context.run(handle._callback)
                     elif len(args) == 1:
-                        handle._context.run(handle._callback, args[0])
+                        context.run(handle._callback, args[0])
                     else:
-                        handle._context.run(handle._callback, *args)
+                        context.run(handle._callback, *args)
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException as exc:
                     callback_failed(handle, exc)
-                handle = args = None  # before the drain: see _invoke_fast
+                handle = args = context = None  # before the drain: see _invoke_fast
                 if ticks or microtasks:
                     self._drain()
-        handle = args = None
+        handle = args = context = None
         self.phase = None
 
     def _run_closing(self) -> None:
@@ -632,18 +637,21 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         # ``run(callback, *args)``: CPython spends ~200 ns building that call's argument
         # tuple, five times what the callback's own call costs. Debug mode keeps Handle._run.
         args = handle._args
+        context = handle._context
+        if context is SHARED_EMPTY_CONTEXT:
+            context = handle._context = _Context()  # its own, as it runs (call_soon)
         try:
             if not args:
-                handle._context.run(handle._callback)
+                context.run(handle._callback)
             elif len(args) == 1:
-                handle._context.run(handle._callback, args[0])
+                context.run(handle._callback, args[0])
             else:
-                handle._context.run(handle._callback, *args)
+                context.run(handle._callback, *args)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             callback_failed(handle, exc)
-        handle = args = None
+        handle = args = context = None
         if self._ticks or self._microtasks:
             self._drain()
 
@@ -652,25 +660,54 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         ticks = self._ticks
         microtasks = self._microtasks
         queue = ticks
+        shared = SHARED_EMPTY_CONTEXT
+        task_step = C_TASK_STEP
+        function = FunctionType
         while True:
             if not queue:
                 queue = microtasks if queue is ticks else ticks
                 if not queue:
                     # A failed coroutine's frame keeps its callers' frames (f_back), and with
                     # them these locals: drop them, or the task lives on in a cycle until the GC.
-                    handle = args = None
+                    handle = args = context = None
                     return
             handle = queue.popleft()
+            kind = type(handle)
+            # The bare entries call_soon queues for asyncio's own callbacks, in the
+            # microtask queue only: a task's step and context, or gather's done callback,
+            # its future and context (call_soon says why).
+            if kind is task_step:
+                context = queue.popleft()
+                try:
+                    context.run(handle)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    callback_failed(events.Handle(handle, (), self, context), exc)
+                continue
+            if kind is function:
+                args = queue.popleft()
+                context = queue.popleft()
+                try:
+                    context.run(handle, args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    callback_failed(events.Handle(handle, (args,), self, context), exc)
+                continue
             if handle._cancelled:
                 continue
             args = handle._args  # as in _invoke_fast
+            context = handle._context
+            if context is shared:
+                context = handle._context = _Context()  # its own, as it runs (call_soon)
             try:
                 if not args:
-                    handle._context.run(handle._callback)
+                    context.run(handle._callback)
                 elif len(args) == 1:
-                    handle._context.run(handle._callback, args[0])
+                    context.run(handle._callback, args[0])
                 else:
-                    handle._context.run(handle._callback, *args)
+                    context.run(handle._callback, *args)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
@@ -710,12 +747,24 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                 if not handle._cancelled:
                     self._run_timed(handle)
             while microtasks:
-                handle = microtasks.popleft()
+                handle = self._pop_microtask(microtasks)
                 if not handle._cancelled:
                     self._run_timed(handle)
             if not ticks:
                 handle = None  # see _drain_fast
                 return
+
+    def _pop_microtask(self, microtasks: collections.deque[Any]) -> Any:
+        """The next microtask as a handle: a bare entry (see _drain_fast) becomes an
+        ``asyncio.Handle``, for debug mode's timing and reports."""
+        first = microtasks.popleft()
+        kind = type(first)
+        if kind is C_TASK_STEP:
+            return events.Handle(first, (), self, microtasks.popleft())
+        if kind is FunctionType:
+            future = microtasks.popleft()
+            return events.Handle(first, (future,), self, microtasks.popleft())
+        return first
 
     def set_debug(self, enabled: bool) -> None:
         super().set_debug(enabled)
@@ -755,31 +804,47 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
             return handle  # type: ignore[no-any-return]
         # Router.route, with its commonest cases inlined: a task step, a Future callback, a function.
         # A C task's step and gather's done callback are passed only by asyncio, which drops
-        # what call_soon returns: they queue as InternalCalls, 64 bytes to a Handle's 96-104
-        # (handles.py). Each case builds its own entry, as a shared tail costs every call.
+        # what call_soon returns. As microtasks they queue bare, with no entry object: the
+        # step and its context, or the callback, its future and its context (_drain_fast
+        # tells them by type), and call_soon returns None (docs/semantics.md). Elsewhere
+        # they queue as InternalCalls, 64 bytes to a Handle's 96-104 (handles.py). Each case
+        # builds its own entry, as a shared tail costs every call.
         kind = type(callback)
         if kind is C_TASK_STEP:
+            if context is None:
+                context = _copy_context()
+            if self._wake_micro and current_task(self) is not callback.__self__:  # type: ignore[attr-defined]
+                microtasks = self._microtasks
+                microtasks.append(callback)
+                microtasks.append(context)
+                return None  # type: ignore[return-value]
+            # A bare ``yield`` (the task's own step), or any wake-up in "immediate" mode.
             call: Any = _InternalCall()
             call._callback = callback
             call._args = args
-            call._context = _copy_context() if context is None else context
+            call._context = context
             call._cancelled = False
-            if current_task(self) is callback.__self__:  # type: ignore[attr-defined]
-                self._immediates.append(call)  # a bare ``yield``
-            else:
-                self._wake(call)
+            self._immediates.append(call)
             return call  # type: ignore[no-any-return]
         if len(args) == 1 and isinstance(args[0], FUTURE_TYPES):
             # cb(future): a Future's done callback or a task's wake-up. A C task's wake-up (a
             # builtin method) takes two tests here, as callable() took before.
             if kind is FunctionType:
                 if callback.__code__ is GATHER_DONE_CODE:
+                    if context is None:
+                        context = _copy_context()
+                    if self._wake_micro:
+                        microtasks = self._microtasks
+                        microtasks.append(callback)
+                        microtasks.append(args[0])
+                        microtasks.append(context)
+                        return None  # type: ignore[return-value]
                     call = _InternalCall()
                     call._callback = callback
                     call._args = args
-                    call._context = _copy_context() if context is None else context
+                    call._context = context
                     call._cancelled = False
-                    self._wake(call)
+                    self._immediates.append(call)
                     return call  # type: ignore[no-any-return]
             elif kind is not BuiltinMethodType and not callable(callback):
                 raise TypeError(f"a callable object was expected by call_soon(), got {callback!r}")
@@ -800,7 +865,13 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         handle._loop = self
         handle._source_traceback = None
         handle._repr = None
-        handle._context = _copy_context() if context is None else context
+        if context is None:
+            # Made where no context variable is set, the handle shares one empty context
+            # until it runs or get_context() asks, as a timer does (handles.Handle).
+            context = _copy_context()
+            if not context:
+                context = SHARED_EMPTY_CONTEXT
+        handle._context = context
         if kind is FunctionType:
             if callback in DEFERRED_IO_FUNCTIONS:
                 self._microtasks.append(handle)

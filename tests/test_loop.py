@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import functools
 import gc
+import logging
 import os
 import selectors
 import socket
@@ -88,8 +89,8 @@ def test_call_soon_handle_reads_and_cancels_as_the_stdlib_s(loop: phaseloop.Even
 class _RecordingLoop(phaseloop.EventLoop):
     """A loop that records what each call_soon was given and what it returned."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, wakeups: str = "microtask") -> None:
+        super().__init__(wakeups=wakeups)
         self.calls: list[tuple[str, object]] = []
 
     def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
@@ -98,12 +99,24 @@ class _RecordingLoop(phaseloop.EventLoop):
         return returned
 
 
-@pytest.mark.parametrize("debug", [False, True])
-def test_asyncio_s_own_callbacks_are_queued_as_internal_calls(debug: bool) -> None:
-    # A task's steps and gather's done callbacks (which asyncio drops unread) get an
-    # InternalCall outside debug mode; a task's wake-up and every callback a program
-    # passes, a Handle.
-    loop = _RecordingLoop()
+def _kind(returned: object) -> str:
+    if returned is None:
+        return "bare"
+    if type(returned) is phaseloop.handles.InternalCall:
+        return "internal"
+    assert isinstance(returned, asyncio.Handle), returned
+    return "handle"
+
+
+@pytest.mark.parametrize(
+    ("debug", "wakeups"), [(False, "microtask"), (False, "immediate"), (True, "microtask")]
+)
+def test_what_call_soon_returns_for_asyncio_s_own_callbacks(debug: bool, wakeups: str) -> None:
+    # A task's steps and gather's done callbacks (which asyncio drops unread) queue bare
+    # as microtasks, and call_soon returns None; in the check phase's queue (a bare
+    # ``yield``, or "immediate" wake-ups) they are InternalCalls. A task's wake-up and
+    # every callback a program passes get a Handle, and debug mode gives Handles to all.
+    loop = _RecordingLoop(wakeups)
     loop.set_debug(debug)
 
     async def child(future: asyncio.Future[None]) -> None:
@@ -120,41 +133,76 @@ def test_asyncio_s_own_callbacks_are_queued_as_internal_calls(debug: bool) -> No
         loop.run_until_complete(main())
     finally:
         loop.close()
-    internal = phaseloop.handles.InternalCall
-    kinds = {(name, type(returned) is internal) for name, returned in loop.calls}
-    names = {name for name, _ in loop.calls}
-    assert {"TaskStepMethWrapper", "task_wakeup", "_done_callback", "set_result", "<lambda>"} <= names
+    kinds: dict[str, set[str]] = {}
+    for name, returned in loop.calls:
+        kinds.setdefault(name, set()).add(_kind(returned))
+    assert {"TaskStepMethWrapper", "task_wakeup", "_done_callback", "set_result", "<lambda>"} <= set(kinds)
+    programs = {name: {"handle"} for name in kinds.keys() - {"TaskStepMethWrapper", "_done_callback"}}
     if debug:
-        assert all(isinstance(returned, asyncio.Handle) for _, returned in loop.calls)
+        assert kinds == {name: {"handle"} for name in kinds}
+    elif wakeups == "microtask":
+        # Steps that start or wake a task are bare; the step after its own bare ``yield`` is not.
+        assert kinds == {"TaskStepMethWrapper": {"bare", "internal"}, "_done_callback": {"bare"}, **programs}
     else:
-        internal_names = {"TaskStepMethWrapper", "_done_callback"}
-        assert {name for name, is_internal in kinds if is_internal} == internal_names
-        assert {name for name, is_internal in kinds if not is_internal} == names - internal_names
+        assert kinds == {"TaskStepMethWrapper": {"internal"}, "_done_callback": {"internal"}, **programs}
 
 
-def test_an_internal_call_cancels_as_a_handle_does(loop: phaseloop.EventLoop) -> None:
-    # A program can reach gather's done callback only through a future's private _callbacks;
-    # given it, call_soon's InternalCall still cancels, and reads, as a handle does.
+@pytest.mark.parametrize("wakeups", ["microtask", "immediate"])
+def test_gather_s_done_callback_given_by_a_program(wakeups: str) -> None:
+    # A program can reach gather's done callback only through a future's private _callbacks.
+    # Given it, call_soon returns None where it queues the callback bare, and otherwise an
+    # InternalCall that cancels, and reads, as a handle does.
+    loop = phaseloop.new_event_loop(wakeups=wakeups)
+
     async def main() -> list[str]:
         child = loop.create_future()
         outer = asyncio.gather(child)
         ((done_callback, _),) = child._callbacks  # type: ignore[attr-defined]
-        var: contextvars.ContextVar[str] = contextvars.ContextVar("var")
         context = contextvars.copy_context()
-        context.run(var.set, "given")
         call = loop.call_soon(done_callback, child, context=context)
-        assert type(call) is phaseloop.handles.InternalCall
-        assert call.get_context() is context and not call.cancelled()
-        assert repr(call).startswith("<InternalCall ") and "_done_callback" in repr(call)
-        call.cancel()
-        assert call.cancelled() and repr(call).startswith("<InternalCall cancelled")
-        await asyncio.sleep(0)  # the cancelled call's queue has run: nothing resolved the outer future
-        seen = [f"outer done={outer.done()}"]
+        seen = []
+        if wakeups == "microtask":
+            assert call is None
+        else:
+            assert type(call) is phaseloop.handles.InternalCall
+            assert call.get_context() is context and not call.cancelled()
+            assert repr(call).startswith("<InternalCall ") and "_done_callback" in repr(call)
+            call.cancel()
+            assert call.cancelled() and repr(call).startswith("<InternalCall cancelled")
+            await asyncio.sleep(0)  # the cancelled call's queue has run: nothing resolved the outer future
+            seen.append(f"outer done={outer.done()}")
+        # Queued bare, the call runs after this (it reads the result) and resolves the outer
+        # future; the child's own done callback then finds it done.
         child.set_result("value")
         seen.append(f"outer {await outer}")
         return seen
 
-    assert loop.run_until_complete(main()) == ["outer done=False", "outer ['value']"]
+    try:
+        seen = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert seen == (
+        ["outer ['value']"] if wakeups == "microtask" else ["outer done=False", "outer ['value']"]
+    )
+
+
+def test_debug_mode_switched_on_runs_bare_entries_as_handles(
+    loop: phaseloop.EventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Task steps queued bare before set_debug(True) run, and are timed, as asyncio.Handles.
+    async def child(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    tasks = [loop.create_task(child(i)) for i in range(3)]  # three bare first steps
+    assert len(loop._microtasks) == 6
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.0
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        assert loop.run_until_complete(asyncio.gather(*tasks)) == [0, 1, 2]
+    # The stdlib names a task's step by its task; these ran while the tasks were pending.
+    timed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Executing <Task pending")]
+    assert len(timed) == 3
 
 
 def test_an_internal_call_that_raises_reaches_the_handler_as_a_handle(loop: phaseloop.EventLoop) -> None:
@@ -1627,6 +1675,7 @@ SCHEDULERS: dict[str, Schedule] = {
     "call_soon, cb(future)": lambda loop, callback: loop.call_soon(
         lambda future: callback(), loop.create_future()
     ),
+    "call_soon, partial": lambda loop, callback: loop.call_soon(functools.partial(callback)),
 }
 
 
@@ -1641,8 +1690,9 @@ def test_callbacks_each_run_in_a_context_of_their_own(
 ) -> None:
     # Each callback runs in a copy of the context it was queued in, here an empty one
     # (pytest's has decimal's): a variable one callback sets must not reach another, nor
-    # the code that queued them. Timers made where no variable is set share one empty
-    # context until they fire (handles.Timer). Debug mode, switched on while they wait,
+    # the code that queued them. Timers and call_soon's handles made where no variable is
+    # set share one empty context until they run (handles.Timer, handles.Handle); a
+    # cb(future) handle gets its copy at once. Debug mode, switched on while they wait,
     # runs them through Handle._run instead of the loop's inlined run.
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     seen: list[tuple[str, str]] = []
@@ -1657,8 +1707,8 @@ def test_callbacks_each_run_in_a_context_of_their_own(
 
     handles = contextvars.Context().run(lambda: [schedule(loop, first), schedule(loop, second)])
     timers = schedule is SCHEDULERS["call_later"]
-    if timers:
-        assert all(handle._context is SHARED_EMPTY_CONTEXT for handle in handles)  # type: ignore[attr-defined]
+    shared = schedule is not SCHEDULERS["call_soon, cb(future)"]
+    assert all((handle._context is SHARED_EMPTY_CONTEXT) is shared for handle in handles)  # type: ignore[attr-defined]
     loop.set_debug(debug_after)
     loop.call_later(0, loop.stop)
     loop.run_forever()
