@@ -661,6 +661,7 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
         microtasks = self._microtasks
         queue = ticks
         shared = SHARED_EMPTY_CONTEXT
+        handle_type = _Handle
         task_step = C_TASK_STEP
         function = FunctionType
         while True:
@@ -673,28 +674,29 @@ class EventLoop(_SelectorLoop):  # type: ignore[misc]
                     return
             handle = queue.popleft()
             kind = type(handle)
-            # The bare entries call_soon queues for asyncio's own callbacks, in the
-            # microtask queue only: a task's step and context, or gather's done callback,
-            # its future and context (call_soon says why).
-            if kind is task_step:
-                context = queue.popleft()
-                try:
-                    context.run(handle)
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    callback_failed(events.Handle(handle, (), self, context), exc)
-                continue
-            if kind is function:
-                args = queue.popleft()
-                context = queue.popleft()
-                try:
-                    context.run(handle, args)
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    callback_failed(events.Handle(handle, (args,), self, context), exc)
-                continue
+            if kind is not handle_type:  # one test for the commonest entry, call_soon's Handle
+                # The bare entries call_soon queues for asyncio's own callbacks, in the
+                # microtask queue only: a task's step and context, or gather's done callback,
+                # its future and context (call_soon says why).
+                if kind is task_step:
+                    context = queue.popleft()
+                    try:
+                        context.run(handle)
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        callback_failed(events.Handle(handle, (), self, context), exc)
+                    continue
+                if kind is function:
+                    args = queue.popleft()
+                    context = queue.popleft()
+                    try:
+                        context.run(handle, args)
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        callback_failed(events.Handle(handle, (args,), self, context), exc)
+                    continue
             if handle._cancelled:
                 continue
             args = handle._args  # as in _invoke_fast
