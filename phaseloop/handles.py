@@ -41,6 +41,14 @@ def init_handle(
 SHARED_EMPTY_CONTEXT: contextvars.Context = contextvars.Context()
 
 
+def own_context(handle: Any) -> contextvars.Context:
+    """The handle's context, made its own first if it still holds the shared empty one."""
+    context: contextvars.Context = handle._context
+    if context is SHARED_EMPTY_CONTEXT:
+        context = handle._context = contextvars.Context()
+    return context
+
+
 class Handle(events.Handle):
     """``asyncio.Handle`` as the loop builds it on the fast path: the same slots, set one by one.
 
@@ -53,16 +61,11 @@ class Handle(events.Handle):
     __init__ = object.__init__
 
     def get_context(self) -> contextvars.Context:
-        context: contextvars.Context = self._context  # type: ignore[has-type]
-        if context is SHARED_EMPTY_CONTEXT:
-            context = self._context = contextvars.Context()
-        return context
+        return own_context(self)
 
     def _run(self) -> None:
         # Debug mode runs handles through _run (EventLoop._run_timed), whichever mode made them.
-        if self._context is SHARED_EMPTY_CONTEXT:
-            self._context = contextvars.Context()
-        super()._run()
+        run_handle(self)
 
 
 Handle.__name__ = Handle.__qualname__ = "Handle"  # as repr() names it
@@ -136,10 +139,7 @@ class Timer(events.TimerHandle):
     __init__ = object.__init__
 
     def get_context(self) -> contextvars.Context:
-        context: contextvars.Context = self._context  # type: ignore[has-type]
-        if context is SHARED_EMPTY_CONTEXT:
-            context = self._context = contextvars.Context()
-        return context
+        return own_context(self)
 
 
 Timer.__name__ = Timer.__qualname__ = "TimerHandle"  # as repr() names it
